@@ -1,0 +1,1 @@
+"""The migration assistant's Dagster code location, workflow configuration, CLIs and local sandbox."""

@@ -1,0 +1,1 @@
+"""Command-line interfaces: ``migration`` (umbrella), ``workflow`` and ``console``."""

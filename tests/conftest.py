@@ -1,0 +1,35 @@
+"""Shared fixtures: one real sandbox (default pair + Kafka + moto S3) for the whole test session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from migration_pipeline.sandbox import manager
+from migration_pipeline.sandbox.paths import NAME_ENV
+from migration_pipeline.sandbox.state import SandboxState
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses (indices, topics, buckets)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxState]:
+    """The default pair, Kafka and S3, started once for the session under a name of its own."""
+    name = f"pytest-{os.getpid()}"
+    previous = os.environ.get(NAME_ENV)
+    os.environ[NAME_ENV] = name  # so resources and CLIs in subprocesses find this sandbox
+    try:
+        state = manager.up(manager.UpRequest(kafka=True, s3=True), name=name)
+        yield state
+    finally:
+        manager.down(name)
+        if previous is None:
+            os.environ.pop(NAME_ENV, None)
+        else:
+            os.environ[NAME_ENV] = previous

@@ -1,0 +1,1 @@
+"""Pieces shared by every worker: errors, HTTP/auth, allow lists, version parsing."""

@@ -1,0 +1,96 @@
+"""How to reach a cluster: endpoint, authentication (none, basic, SigV4) and TLS; and the client for it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from opensearchpy import OpenSearch, RequestsHttpConnection
+
+from workers.common.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class NoAuth:
+    """No credentials."""
+
+    kind: Literal["none"] = "none"
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    """HTTP basic auth; the password is read from the environment variable named here, never stored."""
+
+    username: str
+    password_env: str
+    kind: Literal["basic"] = "basic"
+
+    def password(self) -> str:
+        """The password, from ``$password_env``; an error naming the variable when it is unset."""
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigurationError(
+                f"environment variable {self.password_env} (password of user {self.username!r}) is not set"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class SigV4Auth:
+    """AWS Signature V4, credentials from the usual AWS chain; service ``es`` or ``aoss`` (serverless)."""
+
+    region: str
+    service: Literal["es", "aoss"] = "es"
+    kind: Literal["sigv4"] = "sigv4"
+
+
+Auth = NoAuth | BasicAuth | SigV4Auth
+
+
+@dataclass(frozen=True)
+class ClusterConnection:
+    """Everything needed to open a client to one cluster."""
+
+    endpoint: str
+    auth: Auth = field(default_factory=NoAuth)
+    verify_certs: bool = True
+    ca_certs: str | None = None
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.endpoint.startswith(("http://", "https://")):
+            raise ConfigurationError(f"cluster endpoint {self.endpoint!r} must start with http:// or https://")
+        if self.ca_certs and not os.path.isfile(self.ca_certs):
+            raise ConfigurationError(f"CA file {self.ca_certs!r} for {self.endpoint} does not exist")
+
+    def redacted(self) -> str:
+        """A description safe for logs and metadata: no secrets."""
+        who = {"none": "no auth", "basic": f"basic auth as {getattr(self.auth, 'username', '')}",
+               "sigv4": f"SigV4 ({getattr(self.auth, 'service', '')}, {getattr(self.auth, 'region', '')})"}
+        return f"{self.endpoint} ({who[self.auth.kind]}, TLS verify {'on' if self.verify_certs else 'off'})"
+
+
+def build_client(conn: ClusterConnection) -> OpenSearch:
+    """An opensearch-py client for the connection (works against Elasticsearch 5-9 and OpenSearch REST)."""
+    http_auth: object = None
+    if isinstance(conn.auth, BasicAuth):
+        http_auth = (conn.auth.username, conn.auth.password())
+    elif isinstance(conn.auth, SigV4Auth):
+        import boto3
+        from opensearchpy import AWSV4SignerAuth
+
+        credentials = boto3.Session().get_credentials()
+        if credentials is None:
+            raise ConfigurationError(f"SigV4 for {conn.endpoint}: no AWS credentials found in the usual chain")
+        http_auth = AWSV4SignerAuth(credentials, conn.auth.region, conn.auth.service)
+    return OpenSearch(
+        hosts=[conn.endpoint],
+        http_auth=http_auth,
+        use_ssl=conn.endpoint.startswith("https://"),
+        verify_certs=conn.verify_certs,
+        ssl_show_warn=conn.verify_certs,
+        ca_certs=conn.ca_certs,
+        timeout=conn.timeout_s,
+        connection_class=RequestsHttpConnection,
+    )
