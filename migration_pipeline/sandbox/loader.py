@@ -13,6 +13,7 @@ from opensearchpy import OpenSearch
 
 from migration_pipeline.sandbox.datagen import GeneratedDoc, generate, profile
 from migration_pipeline.sandbox.errors import SandboxError
+from workers.common.cluster_info import server_version
 
 BATCH_DOCS = 1000
 
@@ -30,12 +31,6 @@ class LoadResult:
     def docs_per_s(self) -> float:
         """Documents per second."""
         return self.docs / self.seconds if self.seconds else 0.0
-
-
-def _engine_major(client: OpenSearch) -> tuple[str, int]:
-    info = client.info()
-    distribution = info["version"].get("distribution", "elasticsearch")
-    return distribution, int(info["version"]["number"].split(".")[0])
 
 
 def create_index(client: OpenSearch, index: str, profile_name: str, shards: int, *, typed: bool) -> None:
@@ -93,8 +88,8 @@ def load(
 ) -> LoadResult:
     """Create ``index`` if missing and bulk-load ``docs`` generated documents into it, then refresh."""
     client = OpenSearch(hosts=[url], timeout=120, http_compress=False)
-    distribution, major = _engine_major(client)
-    typed = distribution == "elasticsearch" and major < 7
+    version = server_version(client)
+    typed = version.engine == "elasticsearch" and version.major < 7
     if not client.indices.exists(index=index):
         create_index(client, index, profile_name, shards, typed=typed)
     # Refreshes during a bulk load only cost time; the index is refreshed once at the end.

@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 
 from migration_pipeline.sandbox.catalog import MavenArtifact
 from migration_pipeline.sandbox.errors import DownloadError
+from migration_pipeline.sandbox.paths import downloads_dir
 
 _MVN_TIMEOUT_S = 1800
 
@@ -22,8 +23,13 @@ def _mvn() -> str:
     return mvn
 
 
+def local_repository() -> Path:
+    """Maven's local repository, inside the sandbox cache so that the cache is self-contained."""
+    return downloads_dir() / "m2"
+
+
 def _run_mvn(args: Sequence[str], what: str, destination: Path, cwd: Path | None = None) -> None:
-    cmd = [_mvn(), "-B", "-q", *args]
+    cmd = [_mvn(), "-B", "-q", f"-Dmaven.repo.local={local_repository()}", *args]
     try:
         proc = subprocess.run(
             cmd, cwd=cwd, capture_output=True, text=True, timeout=_MVN_TIMEOUT_S, stdin=subprocess.DEVNULL

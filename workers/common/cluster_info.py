@@ -38,10 +38,39 @@ class ClusterObservation:
         return hashlib.sha256(raw).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class ServerVersion:
+    """Which engine a cluster runs, and its version."""
+
+    engine: str
+    number: str
+
+    @property
+    def major(self) -> int:
+        """The major version number."""
+        return int(self.number.split(".")[0])
+
+
+def server_version(client: OpenSearch) -> ServerVersion:
+    """The engine and version, from ``GET /`` or, where that endpoint is missing, the local node's info.
+
+    Elasticsearch 8+ serves ``GET /`` from its rest-root module, which a minimal distribution may lack.
+    """
+    try:
+        version = client.info()["version"]
+        return ServerVersion(version.get("distribution", "elasticsearch"), version["number"])
+    except TransportError as exc:
+        if exc.status_code not in (404, 405):
+            raise
+    nodes = client.transport.perform_request("GET", "/_nodes/_local", params={"filter_path": "nodes.*.version"})
+    number = next(iter(nodes["nodes"].values()))["version"]
+    return ServerVersion("elasticsearch", number)
+
+
 def observe(client: OpenSearch, where: str) -> ClusterObservation:
     """Read version, health and per-index ``docs.count`` (top-level documents) from a cluster."""
     try:
-        info = client.info()
+        version = server_version(client)
         health = client.cluster.health()
         rows = client.cat.indices(format="json", h="index", params={"expand_wildcards": "open"})
         counts = _top_level_counts(client) if rows else {}
@@ -49,11 +78,10 @@ def observe(client: OpenSearch, where: str) -> ClusterObservation:
         raise ClusterUnreachableError(f"cannot reach {where}: {exc.info if hasattr(exc, 'info') else exc}") from None
     except TransportError as exc:
         raise ClusterUnreachableError(f"{where} answered {exc.status_code}: {exc.error}") from None
-    version = info["version"]
     return ClusterObservation(
-        engine=version.get("distribution", "elasticsearch"),
-        version=version["number"],
-        cluster_name=info.get("cluster_name", ""),
+        engine=version.engine,
+        version=version.number,
+        cluster_name=health.get("cluster_name", ""),
         health=health.get("status", "unknown"),
         indices={row["index"]: counts.get(row["index"], 0) for row in sorted(rows, key=lambda r: r["index"])},
     )
