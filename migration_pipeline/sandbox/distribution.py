@@ -66,7 +66,7 @@ def _descriptor(release: EngineRelease, module: ModuleSource, classname: str) ->
 
 
 def _add_module(home: Path, release: EngineRelease, module: ModuleSource) -> None:
-    module_dir = home / "modules" / module.name
+    module_dir = home / module.folder / module.name
     if module_dir.exists():
         return  # the distribution already has it
     jars = fetch_with_dependencies([module.artifact], module_dir)
@@ -102,7 +102,10 @@ def install(release: EngineRelease) -> Path:
     """Return the home folder of ``release``, downloading and assembling it on first use."""
     engines = ensure_dir(downloads_dir() / "engines")
     home = engines / f"{release.engine}-{release.version}"
-    if (home / _INSTALLED_MARKER).is_file():
+    # The marker records what was assembled, so a change of the catalog's recipe reinstalls.
+    recipe = repr(release) + "\n"
+    marker = home / _INSTALLED_MARKER
+    if marker.is_file() and marker.read_text() == recipe:
         return home
     archive = fetch_artifact(release.distribution, ensure_dir(downloads_dir() / "artifacts"))
     staging = Path(tempfile.mkdtemp(prefix=f".{home.name}-", dir=engines))
@@ -113,7 +116,7 @@ def install(release: EngineRelease) -> Path:
         for path in [unpacked, *unpacked.rglob("*")]:
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))
-        (unpacked / _INSTALLED_MARKER).write_text(release.spec + "\n")
+        (unpacked / _INSTALLED_MARKER).write_text(recipe)
         shutil.rmtree(home, ignore_errors=True)
         unpacked.rename(home)
     finally:
@@ -123,5 +126,13 @@ def install(release: EngineRelease) -> Path:
 
 def installed_modules(home: Path) -> list[str]:
     """Names of the modules a distribution carries."""
-    modules = home / "modules"
-    return sorted(p.name for p in modules.iterdir() if p.is_dir()) if modules.is_dir() else []
+    return _folders(home / "modules")
+
+
+def installed_plugins(home: Path) -> list[str]:
+    """Names of the plugins a distribution carries."""
+    return _folders(home / "plugins")
+
+
+def _folders(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir() if p.is_dir()) if path.is_dir() else []

@@ -6,15 +6,16 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migration_pipeline.sandbox import distribution
+from migration_pipeline.sandbox import distribution, s3
 from migration_pipeline.sandbox.catalog import EngineRelease
 from migration_pipeline.sandbox.errors import StartupError
 from migration_pipeline.sandbox.java import find_java
@@ -53,6 +54,7 @@ class EngineNode:
     java_major: int
     modules: list[str] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)
+    plugins: list[str] = field(default_factory=list)
 
     @property
     def log_path(self) -> Path:
@@ -149,6 +151,7 @@ def start_node(
     *,
     role: str,
     extra_settings: Mapping[str, str] | None = None,
+    s3_endpoint: str | None = None,
     heap: str = DEFAULT_HEAP,
     timeout_s: float = 180.0,
 ) -> EngineNode:
@@ -162,18 +165,23 @@ def start_node(
         ensure_dir(node_dir / sub)
     http_port, transport_port = free_port(), free_port()
     settings = _settings(release, node_dir, http_port, transport_port, home, extra_settings or {})
+    plugins = distribution.installed_plugins(home)
+    if s3_endpoint and "repository-s3" in plugins:
+        settings.update(_s3_client_settings(s3_endpoint))
     conf = node_dir / "config"
     _write_config(release, home, conf, settings, java.modules())
     chown_tree(node_dir, account)
     script = home / "bin" / release.engine
     env = _environment(release, conf, node_dir / "tmp", java.home, heap)
+    if s3_endpoint and "repository-s3" in plugins:
+        _add_s3_credentials(home, release, env, account.prefix)
     log_path = node_dir / "logs" / "console.log"
     pid = spawn([str(script)], env=env, cwd=node_dir, log_file=log_path, prefix=account.prefix)
     node = EngineNode(
         role=role, engine=release.engine, version=release.version, url=f"http://127.0.0.1:{http_port}",
         http_port=http_port, transport_port=transport_port, pid=pid, node_dir=str(node_dir),
         repo_path=str(node_dir / "repo"), java_home=str(java.home), java_major=java.major,
-        modules=distribution.installed_modules(home), settings=dict(extra_settings or {}),
+        modules=distribution.installed_modules(home), settings=dict(extra_settings or {}), plugins=plugins,
     )
     try:
         _wait_ready(node, settings["cluster.name"], timeout_s)
@@ -181,6 +189,32 @@ def start_node(
         stop_group(pid, timeout_s=10)
         raise
     return node
+
+
+def _s3_client_settings(endpoint: str) -> dict[str, str]:
+    """Point the default S3 client of repository-s3 at the sandbox's moto server."""
+    scheme, _, hostport = endpoint.partition("://")
+    return {
+        "s3.client.default.endpoint": hostport,
+        "s3.client.default.protocol": scheme,
+        "s3.client.default.path_style_access": "true",
+        "s3.client.default.region": s3.REGION,
+    }
+
+
+def _add_s3_credentials(home: Path, release: EngineRelease, env: Mapping[str, str], prefix: Sequence[str]) -> None:
+    """Store moto's (dummy) credentials in the node's keystore, where repository-s3 reads them."""
+    tool = str(home / "bin" / f"{release.engine}-keystore")
+    steps: list[tuple[list[str], str | None]] = [
+        ([tool, "create"], None),
+        ([tool, "add", "--stdin", "--force", "s3.client.default.access_key"], s3.ACCESS_KEY),
+        ([tool, "add", "--stdin", "--force", "s3.client.default.secret_key"], s3.SECRET_KEY),
+    ]
+    for command, stdin in steps:
+        proc = subprocess.run([*prefix, *command], env=dict(env), input=stdin, capture_output=True, text=True,
+                              timeout=120)
+        if proc.returncode != 0:
+            raise StartupError(f"{command[0]} {command[1]} failed: {(proc.stdout + proc.stderr).strip()[-800:]}")
 
 
 def _wait_ready(node: EngineNode, cluster_name: str, timeout_s: float) -> None:

@@ -58,6 +58,15 @@ def up(request: UpRequest, name: str | None = None, progress: Progress = _quiet)
                 progress(f"{role}: {node.engine} {node.version} already running at {node.url}")
                 continue
             to_start[role] = (release, settings)
+        # S3 first, so that an engine with the S3 repository plugin can be pointed at it.
+        if request.s3:
+            if state.s3 and state.s3.alive():
+                progress(f"s3: already running at {state.s3.endpoint}")
+            else:
+                progress("s3: starting moto server")
+                state.s3 = s3.start(state.root / "s3")
+                save(state)
+                progress(f"s3: ready at {state.s3.endpoint}")
         if to_start:
             _start_engines(state, to_start, progress)
         if request.kafka:
@@ -68,14 +77,6 @@ def up(request: UpRequest, name: str | None = None, progress: Progress = _quiet)
                 state.kafka = kafka.start(state.root / "kafka")
                 save(state)
                 progress(f"kafka: ready at {state.kafka.bootstrap}")
-        if request.s3:
-            if state.s3 and state.s3.alive():
-                progress(f"s3: already running at {state.s3.endpoint}")
-            else:
-                progress("s3: starting moto server")
-                state.s3 = s3.start(state.root / "s3")
-                save(state)
-                progress(f"s3: ready at {state.s3.endpoint}")
         return state
 
 
@@ -85,7 +86,9 @@ def _start_engines(
     def start_one(role: str) -> engine.EngineNode:
         release, settings = to_start[role]
         progress(f"{role}: starting {release.engine} {release.version}")
-        node = engine.start_node(release, state.root / role, role=role, extra_settings=settings)
+        s3_endpoint = state.s3.endpoint if state.s3 and state.s3.alive() else None
+        node = engine.start_node(release, state.root / role, role=role, extra_settings=settings,
+                                 s3_endpoint=s3_endpoint)
         progress(f"{role}: ready at {node.url} (Java {node.java_major}, modules: {', '.join(node.modules)})")
         return node
 
@@ -130,7 +133,7 @@ def status(name: str | None = None) -> dict[str, Any]:
         entry: dict[str, Any] = {"url": node.url, "engine": node.engine, "version": node.version,
                                  "repo_path": node.repo_path, "alive": alive, "pid": node.pid,
                                  "java": node.java_major, "log": str(node.log_path)}
-        entry.update(_node_components(node.url) if alive else {"modules": node.modules, "plugins": []})
+        entry.update(_node_components(node.url) if alive else {"modules": node.modules, "plugins": node.plugins})
         out[role] = entry
     if state.kafka:
         out["kafka"] = {"bootstrap": state.kafka.bootstrap, "version": state.kafka.version,

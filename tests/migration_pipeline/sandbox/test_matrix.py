@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import boto3
 import pytest
 from opensearchpy import OpenSearch
 
 from migration_pipeline.sandbox import loader, manager
+from migration_pipeline.sandbox import s3 as sandbox_s3
 from migration_pipeline.sandbox.catalog import RELEASES, EngineRelease
 from tests.conftest import unique
 from workers.common.cluster_info import server_version
@@ -37,8 +39,36 @@ def test_release_starts_indexes_and_snapshots(release: EngineRelease) -> None:
         assert snap.state == "SUCCESS" and snap.shards_total == 2
         assert list(Path(location).glob("index-*")) and (Path(location) / "indices").is_dir()
 
-        loaded = set(manager.status(name)["source"]["modules"])
-        assert {m.name for m in release.modules} <= loaded
-        assert "transport-netty4" in loaded
+        info = manager.status(name)["source"]
+        assert {m.name for m in release.modules if m.folder == "modules"} <= set(info["modules"])
+        assert {m.name for m in release.modules if m.folder == "plugins"} <= set(info["plugins"])
+        assert "transport-netty4" in info["modules"]
+    finally:
+        manager.down(name)
+
+
+S3_RELEASES = [r for r in RELEASES if any(m.name == "repository-s3" for m in r.modules)]
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("release", S3_RELEASES, ids=[r.spec for r in S3_RELEASES])
+def test_release_snapshots_to_s3(release: EngineRelease) -> None:
+    name = unique("matrix-s3")
+    try:
+        state = manager.up(manager.UpRequest(source=release.spec, target=None, s3=True), name=name)
+        node, server = state.engines["source"], state.s3
+        assert server is not None
+        s3 = boto3.client("s3", endpoint_url=server.endpoint, region_name=sandbox_s3.REGION,
+                          aws_access_key_id=sandbox_s3.ACCESS_KEY, aws_secret_access_key=sandbox_s3.SECRET_KEY)
+        s3.create_bucket(Bucket="snapshots")
+        client = OpenSearch(hosts=[node.url], timeout=60)
+        index = unique("s3")
+        loader.load(node.url, index, 200, profile_name="products", shards=1, seed=3)
+        client.snapshot.create_repository(
+            repository="s3repo", body={"type": "s3", "settings": {"bucket": "snapshots", "base_path": "repo"}})
+        snap = create_snapshot(client, "s3repo", "s1", indices=index)
+        assert snap.state == "SUCCESS"
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="snapshots", Prefix="repo/")["Contents"]]
+        assert "repo/index.latest" in keys and any(k.startswith("repo/indices/") for k in keys)
     finally:
         manager.down(name)
