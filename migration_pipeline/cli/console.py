@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from migration_pipeline.cli import snapshot as snapshot_cli
 from migration_pipeline.cli.common import handle_errors, out, print_json, set_debug
 from migration_pipeline.sandbox import manager
 from workers.common.cluster_info import observe
@@ -14,6 +15,7 @@ from workers.common.clusters import ClusterConnection, build_client
 app = typer.Typer(help="Operator tools for the migration.", no_args_is_help=True, add_completion=False)
 clusters = typer.Typer(help="Look at the source and target clusters.", no_args_is_help=True)
 app.add_typer(clusters, name="clusters")
+app.add_typer(snapshot_cli.app, name="snapshot")
 
 
 @app.callback()

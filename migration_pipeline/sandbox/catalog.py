@@ -117,10 +117,21 @@ def _opensearch_modules(version: str, painless_version: str | None = None) -> tu
     )
 
 
+# OpenSearch 3's security agent still enforces a plugin's policy for network access.
+S3_POLICY = """grant {
+  permission java.lang.RuntimePermission "accessDeclaredMembers";
+  permission java.lang.RuntimePermission "getClassLoader";
+  permission java.lang.reflect.ReflectPermission "suppressAccessChecks";
+  permission java.net.SocketPermission "*", "connect,resolve";
+  permission java.net.NetPermission "accessUnixDomainSocket";
+};
+"""
+
+
 def _opensearch_s3_plugin(version: str) -> ModuleSource:
-    """repository-s3, published on Maven Central from OpenSearch 3.1 on (3.x runs without a security manager)."""
+    """repository-s3, published on Maven Central from OpenSearch 3.1 on."""
     return ModuleSource("repository-s3", MavenArtifact("org.opensearch.plugin", "repository-s3", version),
-                        folder="plugins")
+                        policy=S3_POLICY, folder="plugins")
 
 
 RELEASES: tuple[EngineRelease, ...] = (

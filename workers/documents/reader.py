@@ -1,0 +1,129 @@
+"""Every live document of a snapshot, read from its Lucene files: (index, id, type, routing, source bytes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from workers.documents.uid import decode_id, split_uid
+from workers.lucene.segment_reader import SegmentPlan, live_stored_documents, plan_commit
+from workers.lucene.segments import read_segment_infos
+from workers.snapshot.blobstore import BlobStore
+from workers.snapshot.repository import IndexMetadata, SnapshotRepository
+from workers.snapshot.shard_directory import ShardDirectory
+
+_WANTED = ("_id", "_uid", "_routing", "_source", "_recovery_source")
+SAMPLE_SIZE = 10
+
+
+@dataclass(frozen=True)
+class SnapshotDocument:
+    """One live document."""
+
+    index: str
+    id: str
+    type: str | None
+    routing: str | None
+    source: bytes
+
+
+@dataclass
+class ReadSummary:
+    """Counts of one read: live documents emitted and what was left out, and why."""
+
+    live: int = 0
+    deleted: int = 0
+    nested_skipped: int = 0
+    sourceless: int = 0
+    sourceless_sample: list[str] = field(default_factory=list)
+    recovered_source: int = 0
+    segments: int = 0
+    source_bytes: int = 0
+
+    def add(self, other: ReadSummary) -> None:
+        """Fold another summary (another shard) into this one."""
+        self.live += other.live
+        self.deleted += other.deleted
+        self.nested_skipped += other.nested_skipped
+        self.sourceless += other.sourceless
+        self.recovered_source += other.recovered_source
+        self.segments += other.segments
+        self.source_bytes += other.source_bytes
+        room = SAMPLE_SIZE - len(self.sourceless_sample)
+        self.sourceless_sample.extend(other.sourceless_sample[:room])
+
+
+@dataclass
+class ShardReader:
+    """One shard of one snapshot, opened and planned: every small file decoded and checked up front."""
+
+    index: str
+    shard: int
+    metadata: IndexMetadata
+    plans: list[SegmentPlan]
+    summary: ReadSummary
+
+    def documents(self) -> Iterator[SnapshotDocument]:
+        """The live documents, segment by segment in name order."""
+        typed = self.metadata.type_name
+        for plan in self.plans:
+            self.summary.deleted += plan.info.max_doc - plan.live_count
+            for _doc, values in live_stored_documents(plan, _WANTED):
+                doc = self._document(values, typed)
+                if doc is not None:
+                    yield doc
+
+    def _document(self, values: dict[str, bytes | str], typed: str | None) -> SnapshotDocument | None:
+        raw_id = values.get("_id")
+        type_name = typed
+        if raw_id is None:
+            uid = values.get("_uid")
+            if uid is None:
+                # Nested children store no id (and no source): they travel inside their parent's source.
+                self.summary.nested_skipped += 1
+                return None
+            type_name, doc_id = split_uid(str(uid))
+        else:
+            doc_id = decode_id(raw_id) if isinstance(raw_id, bytes) else raw_id
+        source = values.get("_source")
+        if source is None and values.get("_recovery_source") is not None:
+            source = values["_recovery_source"]
+            self.summary.recovered_source += 1
+        if source is None:
+            self.summary.sourceless += 1
+            if len(self.summary.sourceless_sample) < SAMPLE_SIZE:
+                self.summary.sourceless_sample.append(doc_id)
+            return None
+        routing = values.get("_routing")
+        body = source if isinstance(source, bytes) else source.encode()
+        self.summary.live += 1
+        self.summary.source_bytes += len(body)
+        return SnapshotDocument(self.index, doc_id, type_name, str(routing) if routing is not None else None, body)
+
+
+def open_shard(repo: SnapshotRepository, snapshot: str, index: str, shard: int, *,
+               verify_checksums: bool = True) -> ShardReader:
+    """Open one shard: its file list, checksums (optional), commit and every segment's small files."""
+    shard_snapshot = repo.shard_snapshot(snapshot, index, shard)
+    directory = ShardDirectory(repo.store, shard_snapshot)
+    if verify_checksums:
+        directory.verify_all()
+    infos = read_segment_infos(directory.open(shard_snapshot.segments_file.physical_name))
+    plans = plan_commit(directory, infos)
+    summary = ReadSummary(segments=len(plans))
+    return ShardReader(index, shard, repo.index_metadata(snapshot, index), plans, summary)
+
+
+def read_snapshot_documents(store: BlobStore, snapshot: str, index: str | None = None, shard: int | None = None,
+                            summary: ReadSummary | None = None) -> Iterator[SnapshotDocument]:
+    """Every live document of a snapshot, or of one index, or of one shard."""
+    repo = SnapshotRepository(store)
+    indices = [repo.index(snapshot, index).name] if index else [i.name for i in repo.indices(snapshot)]
+    for name in indices:
+        meta = repo.index_metadata(snapshot, name)
+        shards = [shard] if shard is not None else list(range(meta.number_of_shards))
+        for s in shards:
+            reader = open_shard(repo, snapshot, name, s)
+            yield from reader.documents()
+            if summary is not None:
+                summary.add(reader.summary)

@@ -1,0 +1,4 @@
+"""A JVM-free reader of Lucene index files: commits, segments, compound files, field infos, live docs,
+soft deletes and stored fields. One reader per format version, chosen by each file's codec header.
+Layouts: ../shared/docs/snapshot-format.md §C.
+"""

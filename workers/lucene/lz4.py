@@ -1,0 +1,111 @@
+"""LZ4 as Lucene writes it, decoded by liblz4's *partial* decoders through ctypes.
+
+liblz4's standard safe decoder (what ``lz4.block.decompress`` calls) rejects valid Lucene blocks whose
+last match ends within 12 bytes of the output's end; ``LZ4_decompress_safe_partial`` and its ``_usingDict``
+variant stop once the wanted bytes are produced and accept them all (../shared/docs/snapshot-format.md §C.7).
+The symbols come from python-lz4's own extension module, or else from the system's liblz4.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+from workers.lucene.errors import LuceneFormatError
+
+
+def _load() -> ctypes.CDLL:
+    candidates = []
+    try:
+        import lz4.block._block as extension
+
+        candidates.append(extension.__file__)
+    except ImportError:
+        pass
+    system = ctypes.util.find_library("lz4")
+    if system:
+        candidates.append(system)
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.LZ4_decompress_safe_partial  # noqa: B018 - probe the symbol
+            lib.LZ4_decompress_safe_partial_usingDict  # noqa: B018
+            return lib
+        except (OSError, AttributeError):
+            continue
+    raise ImportError("no liblz4 with LZ4_decompress_safe_partial found (install the lz4 package)")
+
+
+_LIB = _load()
+_partial = _LIB.LZ4_decompress_safe_partial
+_partial.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+_partial.restype = ctypes.c_int
+_partial_dict = _LIB.LZ4_decompress_safe_partial_usingDict
+_partial_dict.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_char_p, ctypes.c_int]
+_partial_dict.restype = ctypes.c_int
+
+
+def decompress(src: bytes, n: int, where: str) -> bytes:
+    """Decode one Lucene LZ4 block into exactly ``n`` bytes."""
+    if n == 0:
+        return b""
+    dst = ctypes.create_string_buffer(n)
+    got = _partial(src, dst, len(src), n, n)
+    if got != n:
+        raise LuceneFormatError(f"{where}: structure: LZ4 block gave {got} bytes, expected {n}")
+    return dst.raw
+
+
+def decompress_with_prefix(src: bytes, n: int, prefix: bytes, where: str) -> bytes:
+    """Decode one LZ4 block whose matches may reach back into ``prefix`` (Lucene's preset dictionary)."""
+    if n == 0:
+        return b""
+    dst = ctypes.create_string_buffer(n)
+    got = _partial_dict(src, dst, len(src), n, n, prefix, len(prefix))
+    if got != n:
+        raise LuceneFormatError(f"{where}: structure: LZ4 block gave {got} bytes, expected {n}")
+    return dst.raw
+
+
+def compressed_length(buf: bytes | memoryview, pos: int, n: int, where: str) -> int:
+    """How many input bytes, from ``pos``, one LZ4 block of ``n`` output bytes takes (a token scan, no copying).
+
+    Plain Lucene LZ4 (Lucene50 FAST) records no compressed length; the next piece starts right after.
+    """
+    produced = 0
+    start = pos
+    end = len(buf)
+    try:
+        while True:
+            token = buf[pos]
+            pos += 1
+            literals = token >> 4
+            if literals == 15:
+                while True:
+                    b = buf[pos]
+                    pos += 1
+                    literals += b
+                    if b != 255:
+                        break
+            pos += literals
+            produced += literals
+            if produced >= n:
+                break
+            pos += 2  # match offset
+            match = token & 0x0F
+            if match == 15:
+                while True:
+                    b = buf[pos]
+                    pos += 1
+                    match += b
+                    if b != 255:
+                        break
+            produced += match + 4
+            if produced >= n:
+                break
+    except IndexError:
+        raise LuceneFormatError(f"{where}: structure: LZ4 block runs past the data") from None
+    if pos > end:
+        raise LuceneFormatError(f"{where}: structure: LZ4 block runs past the data")
+    return pos - start

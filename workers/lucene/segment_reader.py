@@ -1,0 +1,95 @@
+"""Per segment: what is live (hard and soft deletes applied) and the stored fields of those documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from workers.lucene.codec import base36
+from workers.lucene.compound import CompoundDirectory
+from workers.lucene.doc_values import soft_deleted_docs
+from workers.lucene.errors import LuceneFormatError
+from workers.lucene.field_infos import FieldInfos, read_field_infos
+from workers.lucene.live_docs import read_live_docs
+from workers.lucene.segment_info import SegmentInfo, read_segment_info
+from workers.lucene.segments import SegmentCommitInfo, SegmentInfos
+from workers.lucene.store import Directory
+from workers.lucene.stored_fields import StoredFieldsReader
+from workers.lucene.stored_fields.fields import wanted_fields
+
+
+@dataclass
+class SegmentPlan:
+    """Everything decoded about a segment before its documents are read."""
+
+    commit: SegmentCommitInfo
+    info: SegmentInfo
+    fields: FieldInfos
+    files: Directory
+    live: bytes | None
+    soft_deleted: bytearray | None
+    stored: StoredFieldsReader | None
+
+    @property
+    def name(self) -> str:
+        """The segment name (``_0``)."""
+        return self.commit.name
+
+    @property
+    def live_count(self) -> int:
+        """Documents neither hard- nor soft-deleted (nested children included)."""
+        return self.info.max_doc - self.commit.del_count - self.commit.soft_del_count
+
+    def is_live(self, doc: int) -> bool:
+        """True unless the document is hard- or soft-deleted."""
+        if self.live is not None and not (self.live[doc >> 3] >> (doc & 7)) & 1:
+            return False
+        return not (self.soft_deleted is not None and (self.soft_deleted[doc >> 3] >> (doc & 7)) & 1)
+
+
+def plan_segment(directory: Directory, commit: SegmentCommitInfo) -> SegmentPlan:
+    """Read a segment's small files (.si, .cfe, .fnm, .liv, soft deletes, stored-fields headers)."""
+    info = read_segment_info(directory.open(f"{commit.name}.si"), commit.name)
+    files: Directory = directory
+    if info.is_compound:
+        files = CompoundDirectory(commit.name, directory.open(f"{commit.name}.cfe"),
+                                  directory.open(f"{commit.name}.cfs"), directory)
+    gen = commit.field_infos_gen
+    fnm = f"{commit.name}_{base36(gen)}.fnm" if gen != -1 else f"{commit.name}.fnm"
+    fields = read_field_infos(files.open(fnm))
+    live = None
+    if commit.del_gen != -1:
+        live = read_live_docs(files.open(f"{commit.name}_{base36(commit.del_gen)}.liv"), info.max_doc,
+                              commit.del_count)
+    soft = None
+    if commit.soft_del_count > 0:
+        soft = soft_deleted_docs(files, commit.name, fields, info.max_doc)
+        found = sum(
+            1 for d in range(info.max_doc)
+            if (soft[d >> 3] >> (d & 7)) & 1 and (live is None or (live[d >> 3] >> (d & 7)) & 1)
+        )
+        if found < commit.soft_del_count:
+            raise LuceneFormatError(
+                f"segment {commit.name}: {found} soft-deleted documents found, the commit says {commit.soft_del_count}"
+            )
+    fully_deleted = commit.del_count + commit.soft_del_count >= info.max_doc
+    stored = None if fully_deleted or info.max_doc == 0 else StoredFieldsReader(files, commit.name, info.max_doc)
+    return SegmentPlan(commit, info, fields, files, live, soft, stored)
+
+
+def plan_commit(directory: Directory, infos: SegmentInfos) -> list[SegmentPlan]:
+    """Plan every segment of a commit, in name order (a stable order for resuming)."""
+    return [plan_segment(directory, commit) for commit in infos.segments]
+
+
+def live_stored_documents(plan: SegmentPlan, wanted: tuple[str, ...],
+                          start_doc: int = 0) -> Iterator[tuple[int, dict[str, bytes | str]]]:
+    """(document number, wanted fields) of every live document from ``start_doc`` on."""
+    if plan.stored is None:
+        return
+    numbers = {n: name for n, name in plan.fields.names().items() if name in wanted}
+    where = plan.stored.fdt.name
+    for doc, count, data in plan.stored.documents():
+        if doc < start_doc or not plan.is_live(doc):
+            continue
+        yield doc, wanted_fields(data, count, numbers, where)

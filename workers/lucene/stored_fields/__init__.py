@@ -1,0 +1,5 @@
+"""Stored fields (``.fdt``/``.fdm``): one format description per codec, read chunk by chunk."""
+
+from workers.lucene.stored_fields.reader import StoredFieldsReader
+
+__all__ = ["StoredFieldsReader"]

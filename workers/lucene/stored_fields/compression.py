@@ -1,0 +1,161 @@
+"""The decompressors of stored-fields chunks, one per compression mode.
+
+Each reads one compressed piece of ``n`` bytes from a sequential reader and returns it decompressed,
+consuming exactly what the writer produced, zero-length pieces included (../shared/docs/snapshot-format.md §C.6).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+
+from workers.lucene import lz4
+from workers.lucene.errors import LuceneFormatError, UnsupportedFormatError
+from workers.lucene.store import SequentialReader
+
+Decompressor = Callable[[SequentialReader, int], bytes]
+
+# Upper bound of an LZ4 block's size for n bytes of output (liblz4's LZ4_compressBound).
+def _lz4_bound(n: int) -> int:
+    return n + n // 255 + 16
+
+
+def lz4_plain(r: SequentialReader, n: int) -> bytes:
+    """Lucene50 FAST: one LZ4 block, no recorded length (found by a token scan)."""
+    buf, rel = r.ensure(min(_lz4_bound(n), r.end - r.pos))
+    length = lz4.compressed_length(buf, rel, n, r.inp.name)
+    src = bytes(r.read(length))
+    return lz4.decompress(src, n, r.inp.name) if n else b""
+
+
+def _inflate(data: bytes | memoryview, n: int, where: str, zdict: bytes | None = None) -> bytes:
+    try:
+        d = zlib.decompressobj(-15, zdict=zdict) if zdict else zlib.decompressobj(-15)
+        out = d.decompress(data, n)
+    except zlib.error as exc:
+        raise LuceneFormatError(f"{where}: structure: bad DEFLATE data ({exc})") from None
+    if len(out) != n:
+        raise LuceneFormatError(f"{where}: structure: DEFLATE gave {len(out)} bytes, expected {n}")
+    return out
+
+
+def deflate_plain(r: SequentialReader, n: int) -> bytes:
+    """Lucene50 HIGH: VInt compressed length, raw DEFLATE."""
+    length = r.vint()
+    if length == 0:
+        if n:
+            raise LuceneFormatError(f"{r.inp.name}: structure: empty DEFLATE piece for {n} bytes")
+        return b""
+    return _inflate(r.read(length), n, r.inp.name)
+
+
+def _block_count(n: int, dict_len: int, block_len: int, where: str) -> int:
+    if n <= dict_len:
+        return 0
+    if block_len <= 0:
+        raise LuceneFormatError(f"{where}: structure: block length {block_len} for {n - dict_len} bytes")
+    return (n - dict_len + block_len - 1) // block_len
+
+
+def lz4_with_dict(r: SequentialReader, n: int) -> bytes:
+    """Lucene87/90 FAST: an LZ4 dictionary block, then blocks decoded with the dictionary as prefix."""
+    where = r.inp.name
+    dict_len = r.vint()
+    block_len = r.vint()
+    count = _block_count(n, dict_len, block_len, where)
+    dict_clen = r.vint()
+    lengths = [r.vint() for _ in range(count)]
+    dictionary = lz4.decompress(bytes(r.read(dict_clen)), dict_len, where) if dict_len else (
+        bytes(r.read(dict_clen)) and b"")
+    out = [dictionary]
+    remaining = n - dict_len
+    for clen in lengths:
+        size = min(block_len, remaining)
+        out.append(lz4.decompress_with_prefix(bytes(r.read(clen)), size, dictionary, where))
+        remaining -= size
+    return b"".join(out)
+
+
+def deflate_with_dict(r: SequentialReader, n: int) -> bytes:
+    """Lucene87/90 HIGH: a DEFLATE dictionary, then blocks inflated with it as preset dictionary."""
+    where = r.inp.name
+    dict_len = r.vint()
+    block_len = r.vint()
+    count = _block_count(n, dict_len, block_len, where)
+    dict_clen = r.vint()
+    dictionary = _inflate(r.read(dict_clen), dict_len, where) if dict_clen else b""
+    if len(dictionary) != dict_len:
+        raise LuceneFormatError(f"{where}: structure: dictionary of {len(dictionary)} bytes, expected {dict_len}")
+    out = [dictionary]
+    remaining = n - dict_len
+    for _ in range(count):
+        size = min(block_len, remaining)
+        clen = r.vint()
+        out.append(_inflate(r.read(clen), size, where, zdict=dictionary or None))
+        remaining -= size
+    return b"".join(out)
+
+
+def _zstd_frame(data: bytes | memoryview, n: int, where: str, dictionary: bytes | None = None) -> bytes:
+    import zstandard
+
+    try:
+        if dictionary:
+            zd = zstandard.ZstdCompressionDict(dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+            out = zstandard.ZstdDecompressor(dict_data=zd).decompress(bytes(data), max_output_size=n)
+        else:
+            out = zstandard.ZstdDecompressor().decompress(bytes(data), max_output_size=n)
+    except zstandard.ZstdError as exc:
+        raise LuceneFormatError(f"{where}: structure: bad zstd frame ({exc})") from None
+    if len(out) != n:
+        raise LuceneFormatError(f"{where}: structure: zstd gave {len(out)} bytes, expected {n}")
+    return out
+
+
+def zstd_es814(r: SequentialReader, n: int) -> bytes:
+    """Elasticsearch 8.14+ Zstd814: VInt length + one zstd frame; nothing at all for zero bytes."""
+    if n == 0:
+        return b""
+    clen = r.vint()
+    return _zstd_frame(r.read(clen), n, r.inp.name)
+
+
+def zstd_opensearch_no_dict(r: SequentialReader, n: int) -> bytes:
+    """OpenSearch ZSTD_NO_DICT: VInt block length, then per block VInt length + zstd frame."""
+    block_len = r.vint()
+    count = _block_count(n, 0, block_len, r.inp.name)
+    out = []
+    remaining = n
+    for _ in range(count):
+        size = min(block_len, remaining)
+        clen = r.vint()
+        out.append(_zstd_frame(r.read(clen), size, r.inp.name))
+        remaining -= size
+    return b"".join(out)
+
+
+def zstd_opensearch_dict(r: SequentialReader, n: int) -> bytes:
+    """OpenSearch ZSTD: a zstd dictionary frame, then blocks decompressed with it as raw-content dictionary."""
+    where = r.inp.name
+    dict_len = r.vint()
+    block_len = r.vint()
+    count = _block_count(n, dict_len, block_len, where)
+    dict_clen = r.vint()
+    dictionary = _zstd_frame(r.read(dict_clen), dict_len, where) if dict_len else bytes(r.read(dict_clen)) and b""
+    out = [dictionary]
+    remaining = n - dict_len
+    for _ in range(count):
+        size = min(block_len, remaining)
+        clen = r.vint()
+        out.append(_zstd_frame(r.read(clen), size, where, dictionary or None))
+        remaining -= size
+    return b"".join(out)
+
+
+def unsupported(mode: str) -> Decompressor:
+    """A decompressor that explains which mode is missing."""
+
+    def fail(r: SequentialReader, n: int) -> bytes:
+        raise UnsupportedFormatError(f"{r.inp.name}: stored-fields compression {mode} is not supported")
+
+    return fail
