@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -36,7 +36,7 @@ def list_snapshots(repo: RepoOption, s3_endpoint: EndpointOption = None, s3_regi
                    json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The snapshots of a repository."""
     repository = SnapshotRepository(_store(repo, s3_endpoint, s3_region))
-    rows = [{"name": s.name, "uuid": s.uuid, "state": s.state, "version": s.version,
+    rows: list[dict[str, Any]] = [{"name": s.name, "uuid": s.uuid, "state": s.state, "version": s.version,
              "indices": len(repository.indices(s.name))} for s in repository.snapshots()]
     if json_output:
         print_json(rows)
@@ -56,7 +56,7 @@ def list_indices(repo: RepoOption, snapshot: Annotated[str, typer.Option(help="S
                  json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The indices of a snapshot, with their shard counts."""
     repository = SnapshotRepository(_store(repo, s3_endpoint, s3_region))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for ref in repository.indices(snapshot):
         meta = repository.index_metadata(snapshot, ref.name)
         rows.append({"index": ref.name, "id": ref.id, "shards": meta.number_of_shards,
