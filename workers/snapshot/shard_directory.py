@@ -7,7 +7,7 @@ import zlib
 from workers.lucene.codec import FOOTER_LENGTH, base36, check_footer, footer_checksum
 from workers.lucene.errors import ChecksumError, LuceneFormatError
 from workers.lucene.store import BytesInput, Directory, FileInput, MultiPartInput, RangeInput, RangeReader
-from workers.snapshot.blobstore import BlobStore
+from workers.snapshot.blobstore import BlobStore, BlobStoreError
 from workers.snapshot.repository import ShardFile, ShardSnapshot
 
 _VERIFY_WINDOW = 8 << 20
@@ -25,8 +25,15 @@ class ShardDirectory(Directory):
     def names(self) -> list[str]:
         return sorted(self.files)
 
-    def _reader(self, key: str) -> RangeReader:
-        return lambda offset, n: self.store.read_range(key, offset, n)
+    def _reader(self, key: str, label: str) -> RangeReader:
+        def read(offset: int, n: int) -> bytes:
+            try:
+                return self.store.read_range(key, offset, n)
+            except BlobStoreError as exc:
+                # A blob shorter than the file list says, or gone: name the Lucene file, not just the blob.
+                raise LuceneFormatError(f"{label}: structure: {exc}") from None
+
+        return read
 
     def open(self, name: str) -> FileInput:
         entry = self.files.get(name)
@@ -39,8 +46,8 @@ class ShardDirectory(Directory):
             return BytesInput(label, entry.meta_hash)
         keys = [f"{self.shard.path}/{part}" for part in entry.part_names]
         if len(keys) == 1:
-            return RangeInput(label, entry.length, self._reader(keys[0]))
-        return MultiPartInput(label, entry.length, entry.part_size, [self._reader(k) for k in keys])
+            return RangeInput(label, entry.length, self._reader(keys[0], label))
+        return MultiPartInput(label, entry.length, entry.part_size, [self._reader(k, label) for k in keys])
 
     def verify(self, entry: ShardFile) -> None:
         """Check a file against its footer CRC and the checksum the snapshot recorded, reading it once."""
