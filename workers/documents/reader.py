@@ -66,9 +66,22 @@ class ShardReader:
     def documents(self) -> Iterator[SnapshotDocument]:
         """The live documents, segment by segment in name order."""
         typed = self.metadata.type_name
+        summary = self.summary
+        index = self.index
         for plan in self.plans:
-            self.summary.deleted += plan.info.max_doc - plan.live_count
+            summary.deleted += plan.info.max_doc - plan.live_count
             for _doc, values in live_stored_documents(plan, _WANTED):
+                # The common case inline (one call per document matters here): a binary _id and a _source.
+                raw_id = values.get("_id")
+                source = values.get("_source")
+                if raw_id is not None and source is not None and typed is None:
+                    routing = values.get("_routing")
+                    body = source if isinstance(source, bytes) else source.encode()
+                    summary.live += 1
+                    summary.source_bytes += len(body)
+                    yield SnapshotDocument(index, decode_id(raw_id) if isinstance(raw_id, bytes) else raw_id,
+                                           None, routing if isinstance(routing, str) else None, body)
+                    continue
                 doc = self._document(values, typed)
                 if doc is not None:
                     yield doc

@@ -89,7 +89,12 @@ def live_stored_documents(plan: SegmentPlan, wanted: tuple[str, ...],
         return
     numbers = {n: name for n, name in plan.fields.names().items() if name in wanted}
     where = plan.stored.fdt.name
+    live, soft = plan.live, plan.soft_deleted
     for doc, count, data in plan.stored.documents():
-        if doc < start_doc or not plan.is_live(doc):
+        if doc < start_doc:
+            continue
+        if live is not None and not (live[doc >> 3] >> (doc & 7)) & 1:
+            continue
+        if soft is not None and (soft[doc >> 3] >> (doc & 7)) & 1:
             continue
         yield doc, wanted_fields(data, count, numbers, where)

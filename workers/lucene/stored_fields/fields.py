@@ -1,4 +1,7 @@
-"""The fields of one stored document: (field number, type, value) decoding, skipping what is not wanted."""
+"""The fields of one stored document: (field number, type, value) decoding, skipping what is not wanted.
+
+This runs once per document, so VInts are decoded inline (one-byte values are by far the most common).
+"""
 
 from __future__ import annotations
 
@@ -14,16 +17,23 @@ def wanted_fields(doc: memoryview, count: int, wanted: dict[int, str], where: st
     pos = 0
     try:
         for _ in range(count):
-            info, pos = read_vint_at(doc, pos)
-            number = info >> 3
+            info = doc[pos]
+            if info < 0x80:
+                pos += 1
+            else:
+                info, pos = read_vint_at(doc, pos)
             kind = info & 7
-            if kind in (STRING, BYTE_ARR):
-                length, pos = read_vint_at(doc, pos)
-                name = wanted.get(number)
+            if kind <= BYTE_ARR:
+                length = doc[pos]
+                if length < 0x80:
+                    pos += 1
+                else:
+                    length, pos = read_vint_at(doc, pos)
+                name = wanted.get(info >> 3)
+                end = pos + length
                 if name is not None:
-                    raw = doc[pos : pos + length]
-                    out[name] = bytes(raw).decode("utf-8") if kind == STRING else bytes(raw)
-                pos += length
+                    out[name] = bytes(doc[pos:end]) if kind == BYTE_ARR else str(doc[pos:end], "utf-8")
+                pos = end
             elif kind == INT:
                 _, pos = read_vint_at(doc, pos)
             elif kind == FLOAT:
@@ -38,7 +48,7 @@ def wanted_fields(doc: memoryview, count: int, wanted: dict[int, str], where: st
                 b = doc[pos]
                 pos += 9 if b == 0xFF else 5 if b == 0xFE else 1 if b & 0x80 else 8
             else:
-                raise LuceneFormatError(f"{where}: structure: stored field type {kind} of field {number}")
+                raise LuceneFormatError(f"{where}: structure: stored field type {kind} of field {info >> 3}")
     except IndexError:
         raise LuceneFormatError(f"{where}: structure: stored document runs past its length") from None
     if pos != len(doc):
