@@ -71,7 +71,8 @@ class ClusterConnection:
         return f"{self.endpoint} ({who[self.auth.kind]}, TLS verify {'on' if self.verify_certs else 'off'})"
 
 
-def build_client(conn: ClusterConnection) -> OpenSearch:
+def build_client(conn: ClusterConnection, *, pool_maxsize: int = 10, http_compress: bool = False,
+                 max_retries: int = 3) -> OpenSearch:
     """An opensearch-py client for the connection (works against Elasticsearch 5-9 and OpenSearch REST)."""
     http_auth: object = None
     if isinstance(conn.auth, BasicAuth):
@@ -93,4 +94,7 @@ def build_client(conn: ClusterConnection) -> OpenSearch:
         ca_certs=conn.ca_certs,
         timeout=conn.timeout_s,
         connection_class=RequestsHttpConnection,
+        pool_maxsize=pool_maxsize,
+        http_compress=http_compress,
+        max_retries=max_retries,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from workers.common.errors import MigrationError
 from workers.documents.uid import decode_id, split_uid
 from workers.lucene.segment_reader import SegmentPlan, live_stored_documents, plan_commit
 from workers.lucene.segments import read_segment_infos
@@ -25,6 +26,14 @@ class SnapshotDocument:
     type: str | None
     routing: str | None
     source: bytes
+
+
+@dataclass(frozen=True, order=True)
+class ShardPosition:
+    """A document's place in a shard snapshot: segment name (segments are read in name order) and number."""
+
+    segment: str
+    doc: int
 
 
 @dataclass
@@ -65,12 +74,29 @@ class ShardReader:
 
     def documents(self) -> Iterator[SnapshotDocument]:
         """The live documents, segment by segment in name order."""
+        for _position, doc in self.positioned():
+            yield doc
+
+    def positioned(self, start: ShardPosition | None = None) -> Iterator[tuple[ShardPosition, SnapshotDocument]]:
+        """(position, document) for every live document at or after ``start`` (a checkpoint), in order."""
         typed = self.metadata.type_name
         summary = self.summary
         index = self.index
-        for plan in self.plans:
-            summary.deleted += plan.info.max_doc - plan.live_count
-            for _doc, values in live_stored_documents(plan, _WANTED):
+        first = 0
+        if start is not None:
+            names = [p.name for p in self.plans]
+            if start.segment not in names:
+                raise MigrationError(
+                    f"index {self.index} shard {self.shard}: checkpoint segment {start.segment} is not in this "
+                    f"snapshot's commit (segments {', '.join(names)}): the checkpoint is from another snapshot"
+                )
+            first = names.index(start.segment)
+        for ordinal in range(first, len(self.plans)):
+            plan = self.plans[ordinal]
+            start_doc = start.doc if start is not None and ordinal == first else 0
+            if start_doc == 0:
+                summary.deleted += plan.info.max_doc - plan.live_count
+            for number, values in live_stored_documents(plan, _WANTED, start_doc):
                 # The common case inline (one call per document matters here): a binary _id and a _source.
                 raw_id = values.get("_id")
                 source = values.get("_source")
@@ -79,12 +105,13 @@ class ShardReader:
                     body = source if isinstance(source, bytes) else source.encode()
                     summary.live += 1
                     summary.source_bytes += len(body)
-                    yield SnapshotDocument(index, decode_id(raw_id) if isinstance(raw_id, bytes) else raw_id,
-                                           None, routing if isinstance(routing, str) else None, body)
+                    yield ShardPosition(plan.name, number), SnapshotDocument(
+                        index, decode_id(raw_id) if isinstance(raw_id, bytes) else raw_id, None,
+                        routing if isinstance(routing, str) else None, body)
                     continue
                 doc = self._document(values, typed)
                 if doc is not None:
-                    yield doc
+                    yield ShardPosition(plan.name, number), doc
 
     def _document(self, values: dict[str, bytes | str], typed: str | None) -> SnapshotDocument | None:
         raw_id = values.get("_id")

@@ -1,0 +1,194 @@
+"""``python -m workers.rfs``: backfill one shard from a snapshot into the target (also under Dagster Pipes)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from workers.common.clusters import Auth, BasicAuth, ClusterConnection, NoAuth, SigV4Auth
+from workers.common.errors import ConfigurationError, MigrationError
+from workers.rfs.options import DEFAULT_COORDINATION_INDEX, BackfillOptions, parse_rename
+from workers.rfs.progress import LogProgress, Progress, RichProgress
+
+PIPES_ENV = "DAGSTER_PIPES_CONTEXT"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The worker's command-line options (every one also settable through Dagster Pipes extras)."""
+    p = argparse.ArgumentParser(prog="python -m workers.rfs",
+                                description="Backfill one shard from a snapshot repository into the target.")
+    src = p.add_argument_group("snapshot")
+    src.add_argument("--snapshot-repo", required=True, help="file:///path or s3://bucket/prefix")
+    src.add_argument("--snapshot", required=True)
+    src.add_argument("--index", required=True, help="source index name")
+    src.add_argument("--shard", required=True, type=int)
+    src.add_argument("--s3-endpoint")
+    src.add_argument("--s3-region")
+    src.add_argument("--no-verify-checksums", action="store_true", help="skip the checksum pass over the files")
+    tgt = p.add_argument_group("target")
+    tgt.add_argument("--target-endpoint", required=True, help="http(s)://host:port")
+    tgt.add_argument("--target-username")
+    tgt.add_argument("--target-password-env", help="name of the environment variable holding the password")
+    tgt.add_argument("--target-aws-region", help="sign requests with AWS SigV4 for this region")
+    tgt.add_argument("--target-aws-service", default="es", choices=["es", "aoss"])
+    tgt.add_argument("--target-ca-cert", help="PEM CA file for the target's certificate")
+    tgt.add_argument("--target-insecure", action="store_true", help="do not verify the target's TLS certificate")
+    tgt.add_argument("--target-timeout", type=float, default=120.0, help="seconds per request (default 120)")
+    bulk = p.add_argument_group("bulk")
+    bulk.add_argument("--max-connections", type=int, default=10, help="bulk requests in flight (default 10)")
+    bulk.add_argument("--documents-per-bulk-request", type=int, help="default: no limit")
+    bulk.add_argument("--max-bulk-bytes", type=int, default=10 << 20, help="request body limit (default 10 MiB)")
+    bulk.add_argument("--no-gzip", action="store_true", help="send request bodies uncompressed")
+    bulk.add_argument("--allowed-doc-exception-types", action="append", default=[],
+                      help="target error types that count as success (repeat or comma-separate)")
+    bulk.add_argument("--transform", help="a document transformation: package.module:function")
+    bulk.add_argument("--rename", action="append", default=[], help="OLD=NEW or regex:PATTERN=REPLACEMENT")
+    bulk.add_argument("--type-mode", default="drop", choices=["drop", "index-per-type"],
+                      help="Elasticsearch <= 6 types: drop them, or send type T of index I to I_T")
+    bulk.add_argument("--dead-letter", default="dead-letters",
+                      help="folder, s3://bucket/prefix, or 'off' (default ./dead-letters)")
+    work = p.add_argument_group("coordination")
+    work.add_argument("--coordination-index", default=DEFAULT_COORDINATION_INDEX)
+    work.add_argument("--lease-seconds", type=float, default=600.0, help="lease length (default 600)")
+    work.add_argument("--worker-id", default="", help="default host:pid")
+    work.add_argument("--force", action="store_true", help="run a shard already recorded as completed again")
+    out = p.add_argument_group("output")
+    out.add_argument("--progress", default="auto", choices=["auto", "bar", "log", "none"])
+    out.add_argument("--log-format", default="text", choices=["text", "json"])
+    out.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    out.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _auth(ns: argparse.Namespace) -> Auth:
+    if ns.target_aws_region:
+        return SigV4Auth(ns.target_aws_region, ns.target_aws_service)
+    if ns.target_username:
+        if not ns.target_password_env:
+            raise ConfigurationError("--target-username needs --target-password-env (the variable's name)")
+        return BasicAuth(ns.target_username, ns.target_password_env)
+    return NoAuth()
+
+
+def options_from(ns: argparse.Namespace) -> BackfillOptions:
+    """Options from parsed arguments."""
+    allowed = tuple(t.strip() for v in ns.allowed_doc_exception_types for t in v.split(",") if t.strip())
+    return BackfillOptions(
+        target=ClusterConnection(ns.target_endpoint, _auth(ns), not ns.target_insecure, ns.target_ca_cert,
+                                 ns.target_timeout),
+        max_connections=ns.max_connections, documents_per_bulk_request=ns.documents_per_bulk_request,
+        max_bulk_bytes=ns.max_bulk_bytes, gzip=not ns.no_gzip, allowed_doc_exception_types=allowed,
+        transform=ns.transform, rename=tuple(parse_rename(r) for r in ns.rename), type_mode=ns.type_mode,
+        dead_letter=ns.dead_letter, coordination_index=ns.coordination_index, lease_seconds=ns.lease_seconds,
+        force=ns.force, verify_checksums=not ns.no_verify_checksums, worker_id=ns.worker_id,
+    )
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                           "message": record.getMessage()})
+
+
+def _logging(fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # opensearch-py logs every request at INFO: too much for a worker's log.
+    logging.getLogger("opensearch").setLevel(logging.WARNING)
+
+
+def _progress(kind: str) -> Progress:
+    if kind == "auto":
+        kind = "bar" if sys.stderr.isatty() else "log"
+    return {"bar": RichProgress, "log": LogProgress, "none": Progress}[kind]()
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run from command-line arguments; returns the exit code."""
+    ns = build_parser().parse_args(argv)
+    _logging(ns.log_format)
+    from workers.rfs.worker import run_shard
+    from workers.snapshot.blobstore import open_blob_store
+
+    try:
+        options = options_from(ns)
+        store = open_blob_store(ns.snapshot_repo, s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
+        result = run_shard(store, ns.snapshot, ns.index, ns.shard, options, _progress(ns.progress),
+                           s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
+    except MigrationError as exc:
+        if ns.debug:
+            raise
+        logging.getLogger("workers.rfs").error("error: %s", exc)
+        return exc.exit_code
+    if ns.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        logging.getLogger("workers.rfs").info(
+            "%s/%s[%d]: %s, %d documents written, %d dead letters %s", ns.snapshot, ns.index, ns.shard,
+            result.status, result.docs_written, result.dead_letters, result.dead_letters_by_type or "")
+    return 0
+
+
+def _pipes_argv(extras: Mapping[str, Any], partition_key: str | None) -> list[str]:
+    """Command-line arguments from Pipes extras (keys as option names with underscores)."""
+    params = dict(extras)
+    if partition_key and ("index" not in params or "shard" not in params):
+        index, _, shard = partition_key.rpartition(":")
+        params.setdefault("index", index)
+        params.setdefault("shard", int(shard))
+    argv: list[str] = []
+    for key, value in params.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False:
+            continue
+        if value is True:
+            argv.append(flag)
+        elif isinstance(value, list):
+            for v in value:
+                argv += [flag, str(v)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def run_under_pipes() -> int:
+    """Run as a Dagster Pipes process: options from the extras, result reported as materialization metadata."""
+    from dagster_pipes import open_dagster_pipes
+
+    with open_dagster_pipes() as pipes:
+        argv = _pipes_argv(pipes.extras, pipes.partition_key if pipes.is_partition_step else None)
+        ns = build_parser().parse_args([*argv, "--progress", "log", "--log-format", "json"])
+        _logging(ns.log_format)
+        from workers.rfs.worker import run_shard
+        from workers.snapshot.blobstore import open_blob_store
+
+        options = options_from(ns)
+        store = open_blob_store(ns.snapshot_repo, s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
+        result = run_shard(store, ns.snapshot, ns.index, ns.shard, options, LogProgress(),
+                           s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
+        pipes.report_asset_materialization(metadata={
+            "status": result.status, "documents": result.docs_written, "bytes": result.bytes_written,
+            "dead_letters": result.dead_letters,
+            "dead_letters_by_type": {"raw_value": result.dead_letters_by_type, "type": "json"},
+            "retries": result.retries, "duration_s": result.seconds,
+            "checkpoint": {"raw_value": result.checkpoint, "type": "json"},
+            "snapshot": result.snapshot,
+        })
+    return 0
+
+
+def main() -> None:
+    """Entry point."""
+    if os.environ.get(PIPES_ENV):
+        sys.exit(run_under_pipes())
+    sys.exit(run(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The backfill worker's options, with their defaults (documented in ``python -m workers.rfs --help``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from workers.common.clusters import ClusterConnection
+from workers.common.errors import ConfigurationError
+
+DEFAULT_COORDINATION_INDEX = ".migrations_working_state"
+
+
+@dataclass(frozen=True)
+class RenameRule:
+    """An index rename: an exact name, or ``regex:PATTERN`` (whole name) with a ``re`` replacement."""
+
+    source: str
+    target: str
+
+    def apply(self, name: str) -> str | None:
+        """The new name, or None when the rule does not match."""
+        if self.source.startswith("regex:"):
+            pattern = re.compile(self.source[len("regex:"):])
+            return pattern.sub(self.target, name) if pattern.fullmatch(name) else None
+        return self.target if name == self.source else None
+
+
+def parse_rename(spec: str) -> RenameRule:
+    """``OLD=NEW`` or ``regex:PATTERN=REPLACEMENT``."""
+    source, sep, target = spec.rpartition("=")
+    if not sep or not source or not target:
+        raise ConfigurationError(f"--rename {spec!r} must be OLD=NEW or regex:PATTERN=REPLACEMENT")
+    if source.startswith("regex:"):
+        try:
+            re.compile(source[len("regex:"):])
+        except re.error as exc:
+            raise ConfigurationError(f"--rename {spec!r}: invalid regular expression ({exc})") from None
+    return RenameRule(source, target)
+
+
+def target_index(name: str, rules: tuple[RenameRule, ...]) -> str:
+    """The target index name: the first matching rename rule, else the same name."""
+    for rule in rules:
+        renamed = rule.apply(name)
+        if renamed is not None:
+            return renamed
+    return name
+
+
+@dataclass(frozen=True)
+class BackfillOptions:
+    """How one shard is moved."""
+
+    target: ClusterConnection
+    max_connections: int = 10
+    documents_per_bulk_request: int | None = None
+    max_bulk_bytes: int = 10 << 20
+    gzip: bool = True
+    allowed_doc_exception_types: tuple[str, ...] = ()
+    transform: str | None = None
+    rename: tuple[RenameRule, ...] = ()
+    # Elasticsearch <= 6 types: "drop" (one type per index, as the metadata migration creates it) or
+    # "index-per-type" (documents of type T of index I go to I_T, as the metadata option of that name does).
+    type_mode: str = "drop"
+    dead_letter: str | None = "dead-letters"
+    coordination_index: str = DEFAULT_COORDINATION_INDEX
+    lease_seconds: float = 600.0
+    force: bool = False
+    verify_checksums: bool = True
+    max_retries: int = 10
+    initial_backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    worker_id: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ConfigurationError("max_connections must be at least 1")
+        if self.documents_per_bulk_request is not None and self.documents_per_bulk_request < 1:
+            raise ConfigurationError("documents_per_bulk_request must be at least 1")
+        if self.max_bulk_bytes < 1024:
+            raise ConfigurationError("max_bulk_bytes must be at least 1024")
+        if self.type_mode not in ("drop", "index-per-type"):
+            raise ConfigurationError(f"type_mode must be drop or index-per-type, not {self.type_mode!r}")
+        if self.lease_seconds < 1:
+            raise ConfigurationError("lease_seconds must be at least 1")
