@@ -103,7 +103,8 @@ class _MetaWalker:
         d.skip(16)
 
     def sorted(self) -> None:
-        if self.gen == 90 and self.version >= 1:
+        # Lucene90 stores a SORTED field's ordinals as a NUMERIC entry (checked on Lucene 9.12 files).
+        if self.gen == 90:
             self.numeric()
         else:
             self.sorted_legacy()
@@ -139,7 +140,7 @@ class _MetaWalker:
             return
         if multi != 1:
             raise LuceneFormatError(f"{d.name}: structure: sorted-set flag {multi}")
-        if self.gen == 90 and self.version >= 1:
+        if self.gen == 90:
             self.numeric_count_check()
         else:
             d.skip(16)
@@ -154,8 +155,9 @@ class _MetaWalker:
         self.terms_dict()
 
     def skipper(self) -> None:
-        # Lucene 10 doc-values skip index metadata (data in .dvs): offset, length, max, min, doc count, max doc.
-        self.din.skip(8 * 4 + 4 + 4)
+        # Lucene 10 doc-values skip index metadata (data in .dvs): offset, length, max, min, doc count, max doc,
+        # and from metadata version 2 the maximum value count (seen in OpenSearch 3.8 / Lucene 10 files).
+        self.din.skip(8 * 4 + 4 + 4 + (4 if self.version >= 2 else 0))
 
 
 def soft_deleted_docs(directory: Directory, segment: str, fields: FieldInfos, max_doc: int) -> bytearray:

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from opensearchpy.exceptions import TransportError
+
 from workers.common.clusters import Auth, BasicAuth, ClusterConnection, NoAuth, SigV4Auth
 from workers.common.errors import ConfigurationError, MigrationError
 from workers.rfs.options import DEFAULT_COORDINATION_INDEX, BackfillOptions, parse_rename
@@ -99,8 +101,9 @@ def _logging(fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    # opensearch-py logs every request at INFO: too much for a worker's log.
-    logging.getLogger("opensearch").setLevel(logging.WARNING)
+    # opensearch-py logs every request at INFO and each failed one with a traceback at WARNING; the worker
+    # reports failures itself, in one line.
+    logging.getLogger("opensearch").setLevel(logging.ERROR)
 
 
 def _progress(kind: str) -> Progress:
@@ -126,6 +129,12 @@ def run(argv: Sequence[str]) -> int:
             raise
         logging.getLogger("workers.rfs").error("error: %s", exc)
         return exc.exit_code
+    except (TransportError, OSError) as exc:
+        if ns.debug:
+            raise
+        logging.getLogger("workers.rfs").error("error: %s: %s (run with --debug for details)",
+                                               exc.__class__.__name__, exc)
+        return 1
     if ns.json:
         print(json.dumps(result.to_dict()))
     else:

@@ -78,8 +78,14 @@ class WorkCoordinator:
 
     def ensure_index(self) -> None:
         """Create the coordination index once (no replicas beyond one; hidden from wildcard searches)."""
-        if self.client.indices.exists(index=self.index):
-            return
+        if not self.client.indices.exists(index=self.index):
+            self._create()
+        # A fresh index answers 503 until its shard is allocated.
+        # (opensearch-py takes a "timeout" parameter for its own request timeout, so it goes in the URL.)
+        self.client.transport.perform_request(
+            "GET", f"/_cluster/health/{self.index}?wait_for_status=yellow&timeout=60s", timeout=90)
+
+    def _create(self) -> None:
         try:
             self.client.indices.create(index=self.index, body={
                 "settings": {"index": {"number_of_shards": 1, "auto_expand_replicas": "0-1", "hidden": True}},

@@ -81,7 +81,9 @@ class StoredFieldsReader:
     def documents(self) -> Iterator[tuple[int, int, memoryview]]:
         """(document number, number of stored fields, the document's stored-fields bytes), for every document."""
         r = SequentialReader(self.fdt, self.data_start, self.fdt.length)
-        shift = 2 if self.format.layout == "lucene90" else 1
+        # The chunk token's bit 1 marks a "dirty" chunk in the Lucene90 layout and, from format version 4
+        # (Lucene 8.8+), in the Lucene50/87 layout too; the document count sits above it.
+        shift = 2 if self.format.layout == "lucene90" or self.codec_version >= 4 else 1
         produced = 0
         while produced < self.max_doc:
             doc_base = r.vint()

@@ -1,0 +1,73 @@
+"""Shared pieces of the backfill tests: a snapshotted source index and target-side comparisons."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opensearchpy import OpenSearch, helpers
+
+from migration_pipeline.sandbox import loader
+from tests.conftest import unique
+from workers.common.clusters import ClusterConnection
+from workers.documents.reader import read_snapshot_documents
+from workers.rfs.options import BackfillOptions
+from workers.snapshot.blobstore import open_blob_store
+from workers.snapshot.create import create_snapshot, register_fs_repository
+
+Row = tuple[str, str | None, str]  # (id, routing, canonical JSON source)
+
+
+@dataclass(frozen=True)
+class SnapshotFixture:
+    """A snapshotted source index and what the reader extracts from it."""
+
+    repo_uri: str
+    snapshot: str
+    index: str
+    shards: int
+    expected: dict[str, Row]
+
+
+def canonical(source: Any) -> str:
+    return json.dumps(source, sort_keys=True, ensure_ascii=False)
+
+
+def build_snapshot(url: str, repo_path: str, *, docs: int, shards: int, profile: str = "logs",
+                   extra: list[tuple[str, str | None, bytes]] = ()) -> SnapshotFixture:  # type: ignore[assignment]
+    """Load ``docs`` generated documents (custom routing) plus ``extra`` raw documents, snapshot the index."""
+    client = OpenSearch(hosts=[url], timeout=120)
+    index = unique("bf")
+    loader.load(url, index, docs, profile_name=profile, shards=shards, routing=True, seed=3)
+    for doc_id, routing, body in extra:
+        params = {"routing": routing} if routing else {}
+        client.transport.perform_request("PUT", f"/{index}/_doc/{doc_id}", body=body, params=params,
+                                         headers={"content-type": "application/json"})
+    client.indices.refresh(index=index)
+    location = str(Path(repo_path) / unique("repo"))
+    register_fs_repository(client, "r-" + index, location)
+    create_snapshot(client, "r-" + index, "snap", indices=index)
+    expected = {d.id: (d.id, d.routing, canonical(json.loads(d.source)))
+                for d in read_snapshot_documents(open_blob_store(location), "snap")}
+    return SnapshotFixture(Path(location).as_uri(), "snap", index, shards, expected)
+
+
+def target_rows(url: str, index: str) -> dict[str, Row]:
+    """Every document of a target index: id, routing, source (as canonical JSON)."""
+    client = OpenSearch(hosts=[url], timeout=120)
+    client.indices.refresh(index=index)
+    rows: dict[str, Row] = {}
+    for hit in helpers.scan(client, index=index, query={"query": {"match_all": {}}}, size=1000,
+                            request_timeout=120):
+        assert hit["_id"] not in rows, f"duplicate id {hit['_id']}"
+        rows[hit["_id"]] = (hit["_id"], hit.get("_routing"), canonical(hit["_source"]))
+    return rows
+
+
+def options(target_url: str, tmp_path: Path, **kwargs: Any) -> BackfillOptions:
+    """Worker options for a test: its own coordination index and dead-letter folder."""
+    kwargs.setdefault("coordination_index", unique(".mws"))
+    kwargs.setdefault("dead_letter", str(tmp_path / "dead"))
+    return BackfillOptions(target=ClusterConnection(target_url), **kwargs)

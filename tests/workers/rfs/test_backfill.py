@@ -1,0 +1,124 @@
+"""The backfill worker against the real sandbox (Elasticsearch 7.10 -> OpenSearch 2.19)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opensearchpy import OpenSearch
+
+from migration_pipeline.sandbox.processes import free_port
+from migration_pipeline.sandbox.state import SandboxState
+from tests.conftest import unique
+from tests.workers.rfs.helpers import SnapshotFixture, build_snapshot, options, target_rows
+from workers.rfs.coordination import LeaseHeldError, WorkCoordinator
+from workers.rfs.options import parse_rename
+from workers.rfs.worker import TargetUnreachableError, run_shard
+from workers.snapshot.blobstore import open_blob_store
+
+PRETTY = b'\n\n{\n  "title": "pretty printed",\n  "n": 1\n}\n\n'
+BIG_MB = 20
+
+
+@pytest.fixture(scope="module")
+def source_snapshot(sandbox: SandboxState) -> Iterator[SnapshotFixture]:
+    node = sandbox.engines["source"]
+    big = json.dumps({"title": "big", "payload": "x" * (BIG_MB << 20)}).encode()
+    extra = [("pretty", "r1", PRETTY), ("big-doc", None, big), ("ünïcödé-✓", None, '{"u": "ü"}'.encode())]
+    yield build_snapshot(node.url, node.repo_path, docs=2000, shards=3, extra=extra)
+
+
+def test_parity_after_backfilling_every_shard(sandbox: SandboxState, source_snapshot: SnapshotFixture,
+                                              tmp_path: Path) -> None:
+    target = sandbox.engines["target"].url
+    store = open_blob_store(source_snapshot.repo_uri)
+    opts = options(target, tmp_path, documents_per_bulk_request=500)
+    results = [run_shard(store, source_snapshot.snapshot, source_snapshot.index, s, opts)
+               for s in range(source_snapshot.shards)]
+    assert all(r.status == "completed" and r.dead_letters == 0 for r in results)
+    assert sum(r.docs_written for r in results) == len(source_snapshot.expected) == 2003
+    assert target_rows(target, source_snapshot.index) == source_snapshot.expected
+
+    # A completed shard is not run again (its documents stay at version 1)...
+    again = run_shard(store, source_snapshot.snapshot, source_snapshot.index, 0, opts)
+    assert again.status == "already-completed" and again.docs_written == results[0].docs_written
+    client = OpenSearch(hosts=[target])
+    assert client.get(index=source_snapshot.index, id="pretty", routing="r1")["_version"] == 1
+    # ... unless forced.
+    forced = run_shard(store, source_snapshot.snapshot, source_snapshot.index, 0,
+                       options(target, tmp_path, coordination_index=opts.coordination_index, force=True))
+    assert forced.status == "completed" and forced.docs_written == results[0].docs_written
+
+
+def test_rename_and_transform(sandbox: SandboxState, source_snapshot: SnapshotFixture, tmp_path: Path) -> None:
+    target = sandbox.engines["target"].url
+    renamed = unique("renamed")
+    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={renamed}"),),
+                   transform="tests.workers.rfs.transforms:tag_migrated")
+    store = open_blob_store(source_snapshot.repo_uri)
+    for s in range(source_snapshot.shards):
+        run_shard(store, source_snapshot.snapshot, source_snapshot.index, s, opts)
+    rows = target_rows(target, renamed)
+    assert set(rows) == set(source_snapshot.expected) - {"big-doc"}  # the transform drops it
+    assert all(json.loads(src)["migrated"] is True for _, _, src in rows.values())
+
+
+def test_rejected_documents_go_to_dead_letters(sandbox: SandboxState, tmp_path: Path) -> None:
+    node, target = sandbox.engines["source"], sandbox.engines["target"].url
+    extra = [(f"bad-{i}", None, json.dumps({"count": "not a number"}).encode()) for i in range(3)]
+    snap = build_snapshot(node.url, node.repo_path, docs=50, shards=1, profile="products", extra=extra)
+    # On the source "count" is dynamic; the target's mapping says integer: the bad documents are refused.
+    source_mapping = OpenSearch(hosts=[node.url]).indices.get_mapping(index=snap.index)[snap.index]["mappings"]
+    source_mapping["properties"]["count"] = {"type": "integer"}
+    OpenSearch(hosts=[target]).indices.create(index=snap.index, body={"mappings": source_mapping})
+    opts = options(target, tmp_path)
+    result = run_shard(open_blob_store(snap.repo_uri), snap.snapshot, snap.index, 0, opts)
+    assert result.docs_written == 50 and result.dead_letters == 3
+    assert result.dead_letters_by_type == {"mapper_parsing_exception": 3}
+    letters = [json.loads(line) for line in Path(result.dead_letter_location).read_text().splitlines()]
+    assert sorted(r["_id"] for r in letters) == ["bad-0", "bad-1", "bad-2"]
+    assert all(r["error_type"] == "mapper_parsing_exception" and "count" in r["reason"] for r in letters)
+    assert letters[0]["_source"] == {"count": "not a number"} and letters[0]["snapshot"] == "snap"
+    assert set(target_rows(target, snap.index)) == set(snap.expected) - {"bad-0", "bad-1", "bad-2"}
+
+    # Dead letters off: counted, not kept. Allowed error types: counted as success.
+    off = run_shard(open_blob_store(snap.repo_uri), snap.snapshot, snap.index, 0,
+                    options(target, tmp_path / "off", dead_letter="off"))
+    assert off.dead_letters == 3 and off.dead_letter_location == "off" and not (tmp_path / "off").exists()
+    allowed = run_shard(open_blob_store(snap.repo_uri), snap.snapshot, snap.index, 0,
+                        options(target, tmp_path, allowed_doc_exception_types=("mapper_parsing_exception",)))
+    assert allowed.dead_letters == 0 and allowed.allowed_failures == 3
+
+
+def test_target_down_at_start(source_snapshot: SnapshotFixture, tmp_path: Path) -> None:
+    dead_target = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(TargetUnreachableError, match=r"cannot reach the target http://127.0.0.1:\d+"):
+        run_shard(open_blob_store(source_snapshot.repo_uri), source_snapshot.snapshot, source_snapshot.index, 0,
+                  options(dead_target, tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "workers.rfs", "--snapshot-repo", source_snapshot.repo_uri, "--snapshot",
+         source_snapshot.snapshot, "--index", source_snapshot.index, "--shard", "0", "--target-endpoint",
+         dead_target], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "cannot reach the target" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_second_worker_on_a_leased_shard_is_refused(sandbox: SandboxState, source_snapshot: SnapshotFixture,
+                                                   tmp_path: Path) -> None:
+    target = sandbox.engines["target"].url
+    opts = options(target, tmp_path)
+    holder = WorkCoordinator(OpenSearch(hosts=[target]), opts.coordination_index, "worker-a", 600,
+                             source_snapshot.snapshot, source_snapshot.index, 1)
+    holder.ensure_index()
+    holder.acquire()
+    with pytest.raises(LeaseHeldError, match="leased by worker worker-a"):
+        run_shard(open_blob_store(source_snapshot.repo_uri), source_snapshot.snapshot, source_snapshot.index, 1,
+                  opts)
+    proc = subprocess.run(
+        [sys.executable, "-m", "workers.rfs", "--snapshot-repo", source_snapshot.repo_uri, "--snapshot",
+         source_snapshot.snapshot, "--index", source_snapshot.index, "--shard", "1", "--target-endpoint", target,
+         "--coordination-index", opts.coordination_index], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 4 and "leased by worker worker-a" in proc.stderr
