@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import source_cluster, target_cluster
+from assets import metadata_evaluation, migrated_metadata, no_blocking_incompatibilities, source_cluster, target_cluster
 from jobs import observe_clusters, observe_clusters_schedule
 from resources import SearchClusterResource
+from resources.metadata import MetadataMigrationResource
 from sensors import SENSORS
 
 
@@ -15,11 +16,13 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     return {
         "source": SearchClusterResource(sandbox_role="source"),
         "target": SearchClusterResource(sandbox_role="target"),
+        "metadata_migration": MetadataMigrationResource(),
     }
 
 
 defs = dg.Definitions(
-    assets=[source_cluster, target_cluster],
+    assets=[source_cluster, target_cluster, metadata_evaluation, migrated_metadata],
+    asset_checks=[no_blocking_incompatibilities],
     jobs=[observe_clusters],
     schedules=[observe_clusters_schedule],
     sensors=SENSORS,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from migration_pipeline.cli import backfill as backfill_cli
+from migration_pipeline.cli import metadata as metadata_cli
 from migration_pipeline.cli import snapshot as snapshot_cli
 from migration_pipeline.cli.common import handle_errors, out, print_json, set_debug
 from migration_pipeline.sandbox import manager
@@ -17,6 +18,7 @@ app = typer.Typer(help="Operator tools for the migration.", no_args_is_help=True
 clusters = typer.Typer(help="Look at the source and target clusters.", no_args_is_help=True)
 app.add_typer(clusters, name="clusters")
 app.add_typer(snapshot_cli.app, name="snapshot")
+app.add_typer(metadata_cli.app, name="metadata")
 app.add_typer(backfill_cli.app, name="backfill")
 
 

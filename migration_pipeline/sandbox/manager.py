@@ -29,6 +29,7 @@ class UpRequest:
     s3: bool = False
     source_settings: Mapping[str, str] | None = None
     target_settings: Mapping[str, str] | None = None
+    heap: str = engine.DEFAULT_HEAP
 
 
 def _quiet(_: str) -> None:
@@ -68,7 +69,7 @@ def up(request: UpRequest, name: str | None = None, progress: Progress = _quiet)
                 save(state)
                 progress(f"s3: ready at {state.s3.endpoint}")
         if to_start:
-            _start_engines(state, to_start, progress)
+            _start_engines(state, to_start, progress, request.heap)
         if request.kafka:
             if state.kafka and state.kafka.alive():
                 progress(f"kafka: already running at {state.kafka.bootstrap}")
@@ -81,14 +82,15 @@ def up(request: UpRequest, name: str | None = None, progress: Progress = _quiet)
 
 
 def _start_engines(
-    state: SandboxState, to_start: Mapping[str, tuple[EngineRelease, Mapping[str, str]]], progress: Progress
+    state: SandboxState, to_start: Mapping[str, tuple[EngineRelease, Mapping[str, str]]], progress: Progress,
+    heap: str,
 ) -> None:
     def start_one(role: str) -> engine.EngineNode:
         release, settings = to_start[role]
         progress(f"{role}: starting {release.engine} {release.version}")
         s3_endpoint = state.s3.endpoint if state.s3 and state.s3.alive() else None
         node = engine.start_node(release, state.root / role, role=role, extra_settings=settings,
-                                 s3_endpoint=s3_endpoint)
+                                 s3_endpoint=s3_endpoint, heap=heap)
         progress(f"{role}: ready at {node.url} (Java {node.java_major}, modules: {', '.join(node.modules)})")
         return node
 

@@ -16,6 +16,7 @@ from opensearchpy.exceptions import ConflictError, NotFoundError, RequestError
 
 from workers.common.errors import MigrationError
 from workers.documents.reader import ShardPosition
+from workers.rfs.retry import call_with_retries
 
 
 class LeaseHeldError(MigrationError):
@@ -98,7 +99,7 @@ class WorkCoordinator:
     def read(self) -> ShardWork | None:
         """The shard's recorded state, or None when it was never started."""
         try:
-            resp = self.client.get(index=self.index, id=self.key)
+            resp = call_with_retries(lambda: self.client.get(index=self.index, id=self.key))
         except NotFoundError:
             return None
         self._seq = (resp["_seq_no"], resp["_primary_term"])
@@ -114,7 +115,8 @@ class WorkCoordinator:
                    "lease_expires_ms": now + self.lease_ms, "checkpoint": None, "docs_written": 0,
                    "bytes_written": 0, "attempts": 1, "started_ms": now, "updated_ms": now}
             try:
-                resp = self.client.index(index=self.index, id=self.key, body=doc, op_type="create")
+                resp = call_with_retries(
+                    lambda: self.client.index(index=self.index, id=self.key, body=doc, op_type="create"))
             except ConflictError:
                 raise LeaseHeldError(f"shard {self.key} was just taken by another worker") from None
             self._seq, self._doc = (resp["_seq_no"], resp["_primary_term"]), doc
@@ -139,8 +141,10 @@ class WorkCoordinator:
     def _write(self, doc: dict[str, Any]) -> None:
         assert self._seq is not None
         try:
-            resp = self.client.index(index=self.index, id=self.key, body=doc, if_seq_no=self._seq[0],
-                                     if_primary_term=self._seq[1])
+            seq, term = self._seq
+            # A throttled or briefly unavailable target is retried: the conditional write stays safe to repeat.
+            resp = call_with_retries(lambda: self.client.index(index=self.index, id=self.key, body=doc,
+                                                               if_seq_no=seq, if_primary_term=term))
         except ConflictError:
             raise LeaseLostError(f"lease on shard {self.key} was taken over by another worker") from None
         self._seq, self._doc = (resp["_seq_no"], resp["_primary_term"]), doc

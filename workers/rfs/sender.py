@@ -23,8 +23,8 @@ from opensearchpy.exceptions import TransportError
 from workers.common.errors import MigrationError
 from workers.rfs.bulk import Batch, BulkItem, body_of
 from workers.rfs.options import BackfillOptions
+from workers.rfs.retry import RETRYABLE_STATUS, backoff
 
-RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 _HEADERS = {"content-type": "application/x-ndjson"}
 _GZIP_HEADERS = {**_HEADERS, "content-encoding": "gzip"}
 log = logging.getLogger("workers.rfs")
@@ -70,9 +70,8 @@ class BulkSender:
         self._lock = threading.Lock()
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.options.max_backoff_s, self.options.initial_backoff_s * (2 ** attempt))
         with self._lock:
-            return ceiling * (0.5 + self._random.random() / 2)  # "equal jitter": never 0, never above the cap
+            return backoff(attempt, self.options.initial_backoff_s, self.options.max_backoff_s, self._random)
 
     def send(self, batch: Batch) -> BatchOutcome:
         """Write the batch; raises BulkFailedError when retries run out."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ def canonical(source: Any) -> str:
 
 
 def build_snapshot(url: str, repo_path: str, *, docs: int, shards: int, profile: str = "logs",
-                   extra: list[tuple[str, str | None, bytes]] = ()) -> SnapshotFixture:  # type: ignore[assignment]
+                   extra: Sequence[tuple[str, str | None, bytes]] = ()) -> SnapshotFixture:
     """Load ``docs`` generated documents (custom routing) plus ``extra`` raw documents, snapshot the index."""
     client = OpenSearch(hosts=[url], timeout=120)
     index = unique("bf")

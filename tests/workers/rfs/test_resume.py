@@ -61,7 +61,7 @@ def test_sigkill_then_resume(sandbox: SandboxState, tmp_path: Path) -> None:
         time.sleep(0.05)
     if checkpoint is None:
         first.kill()
-        out, err = first.communicate()
+        _out, err = first.communicate()
         raise AssertionError(f"the worker never checkpointed (exit {first.returncode}): {err.decode()[-2000:]}")
     os.kill(first.pid, signal.SIGKILL)
     first.wait()

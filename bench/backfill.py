@@ -1,0 +1,216 @@
+"""Backfill throughput: this worker against the target's ingest ceiling and the tools users pick instead.
+
+One run, one machine, the same data (a multi-shard `logs` index of 1M documents on Elasticsearch 7.10.2,
+snapshotted), into OpenSearch 2.19, the target index recreated identically before each contender:
+  1. ceiling: the same documents as ready-made (pre-gzipped) NDJSON bodies, posted with the same concurrency;
+  2. this worker (one shard after another, max_connections 10, 10 MiB requests, gzip);
+  3. peers: OpenSearch reindex-from-remote, elasticdump (npm), opensearch-py helpers.reindex.
+
+    .venv/bin/python bench/backfill.py [--docs 1000000] [--shards 4] [--skip elasticdump] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import orjson
+from opensearchpy import OpenSearch, helpers
+
+from migration_pipeline.sandbox import loader, manager
+from migration_pipeline.sandbox.datagen import PROFILES
+from workers.common.cluster_info import observe
+from workers.common.clusters import ClusterConnection
+from workers.documents.reader import read_snapshot_documents
+from workers.rfs.options import BackfillOptions
+from workers.rfs.progress import Progress
+from workers.rfs.worker import run_shard
+from workers.snapshot.blobstore import open_blob_store
+from workers.snapshot.create import create_snapshot, register_fs_repository
+
+RESULTS = Path(__file__).parent / "results"
+INDEX = "bench-backfill"
+CONCURRENCY = 10
+BODY_BYTES = 10 << 20
+
+
+def machine() -> dict[str, object]:
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
+    return {"cpus": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1), "python": platform.python_version()}
+
+
+def reset_target(target: OpenSearch, shards: int) -> None:
+    if target.indices.exists(index=INDEX):
+        target.indices.delete(index=INDEX)
+    target.indices.create(index=INDEX, body={
+        "settings": {"index": {"number_of_shards": shards, "number_of_replicas": 0}},
+        "mappings": PROFILES["logs"].mapping})
+    for coordination in (".migrations_working_state",):
+        if target.indices.exists(index=coordination):
+            target.indices.delete(index=coordination)
+
+
+def timed(label: str, target: OpenSearch, shards: int, docs: int, source_mb: float,
+          run: Callable[[], None]) -> dict[str, float | str]:
+    reset_target(target, shards)
+    print(f"running {label} ...", flush=True)
+    began = time.monotonic()
+    run()
+    target.indices.refresh(index=INDEX)
+    seconds = time.monotonic() - began
+    count = target.count(index=INDEX)["count"]
+    if count != docs:
+        raise SystemExit(f"{label}: target has {count} documents, expected {docs}")
+    row: dict[str, float | str] = {"contender": label, "seconds": round(seconds, 1),
+                                   "docs_per_s": round(docs / seconds), "mb_per_s": round(source_mb / seconds, 2)}
+    print(f"  {row}", flush=True)
+    return row
+
+
+def ndjson_bodies(repo: str, snapshot: str, folder: Path) -> list[Path]:
+    """The snapshot's documents as pre-gzipped _bulk bodies of about 10 MiB, written to disk."""
+    paths: list[Path] = []
+    lines: list[bytes] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal lines, size
+        path = folder / f"body-{len(paths):05d}.ndjson.gz"
+        path.write_bytes(gzip.compress(b"".join(lines), compresslevel=1))
+        paths.append(path)
+        lines, size = [], 0
+
+    for doc in read_snapshot_documents(open_blob_store(repo), snapshot):
+        action = {"index": {"_index": INDEX, "_id": doc.id, **({"routing": doc.routing} if doc.routing else {})}}
+        line = orjson.dumps(action) + b"\n" + doc.source + b"\n"
+        if size + len(line) > BODY_BYTES and lines:
+            flush()
+        lines.append(line)
+        size += len(line)
+    if lines:
+        flush()
+    return paths
+
+
+def post_bodies(target_url: str, bodies: list[Path]) -> None:
+    client = OpenSearch(hosts=[target_url], timeout=300, pool_maxsize=CONCURRENCY + 2, max_retries=10,
+                        retry_on_status=(429, 502, 503, 504))
+    headers = {"content-type": "application/x-ndjson", "content-encoding": "gzip"}
+
+    def post(path: Path) -> None:
+        resp = client.transport.perform_request("POST", "/_bulk", body=path.read_bytes(), headers=headers,
+                                                params={"filter_path": "errors"})
+        if resp.get("errors"):
+            raise SystemExit(f"ceiling: {path} had item errors")
+
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        list(pool.map(post, bodies))
+
+
+def run_worker(repo: str, snapshot: str, target_url: str, shards: int) -> None:
+    options = BackfillOptions(target=ClusterConnection(target_url, timeout_s=300), max_connections=CONCURRENCY,
+                              max_bulk_bytes=BODY_BYTES, dead_letter="off", verify_checksums=True)
+    for shard in range(shards):
+        run_shard(open_blob_store(repo), snapshot, INDEX, shard, options, Progress())
+
+
+def reindex_from_remote(source_url: str, target: OpenSearch) -> None:
+    task = target.reindex(body={"source": {"remote": {"host": source_url}, "index": INDEX, "size": 1000},
+                                "dest": {"index": INDEX}}, params={"wait_for_completion": "false"})["task"]
+    while True:
+        status = target.tasks.get(task_id=task)
+        if status.get("completed"):
+            failures = status.get("response", {}).get("failures") or status.get("error")
+            if failures:
+                raise SystemExit(f"reindex-from-remote failed: {str(failures)[:500]}")
+            return
+        time.sleep(2)
+
+
+def elasticdump_binary() -> str:
+    folder = Path(__file__).parent / ".npm"
+    binary = folder / "node_modules" / ".bin" / "elasticdump"
+    if not binary.exists():
+        subprocess.run(["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund", "elasticdump@6"],
+                       check=True, capture_output=True)
+    return str(binary)
+
+
+def run_elasticdump(source_url: str, target_url: str) -> None:
+    subprocess.run([elasticdump_binary(), f"--input={source_url}/{INDEX}", f"--output={target_url}/{INDEX}",
+                    "--type=data", "--limit=1000", "--noRefresh"], check=True, capture_output=True)
+
+
+def run_helpers_reindex(source_url: str, target_url: str) -> None:
+    source = OpenSearch(hosts=[source_url], timeout=300)
+    target = OpenSearch(hosts=[target_url], timeout=300, max_retries=10, retry_on_status=(429, 502, 503, 504))
+    helpers.reindex(source, INDEX, INDEX, target_client=target, chunk_size=1000, scroll="10m")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=1_000_000)
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--skip", action="append", default=[], help="contenders to leave out")
+    parser.add_argument("--keep", action="store_true", help="leave the benchmark sandbox running")
+    args = parser.parse_args()
+    name = "bench-backfill"
+    state = manager.up(manager.UpRequest(target_settings={"reindex.remote.allowlist": "127.0.0.1:*"}, heap="1g"),
+                       name=name)
+    source_url, target_url = state.engines["source"].url, state.engines["target"].url
+    source, target = OpenSearch(hosts=[source_url], timeout=300), OpenSearch(hosts=[target_url], timeout=300)
+    work = Path(tempfile.mkdtemp(prefix="bench-backfill-", dir="/var/tmp"))
+    try:
+        if observe(source, source_url).indices.get(INDEX) != args.docs:
+            if source.indices.exists(index=INDEX):
+                source.indices.delete(index=INDEX)
+            print(f"loading {args.docs} documents ({args.shards} shards) ...", flush=True)
+            loader.load(source_url, INDEX, args.docs, profile_name="logs", shards=args.shards, routing=True, seed=5)
+        repo = str(Path(state.engines["source"].repo_path) / "bench")
+        register_fs_repository(source, "bench", repo)
+        snapshot = f"s{int(time.time())}"
+        create_snapshot(source, "bench", snapshot, indices=INDEX)
+        print("preparing ready-made NDJSON bodies ...", flush=True)
+        bodies = ndjson_bodies(repo, snapshot, work)
+        source_mb = sum(len(d.source) for d in read_snapshot_documents(open_blob_store(repo), snapshot)) / 1e6
+        rows = [timed("ceiling (ready-made NDJSON)", target, args.shards, args.docs, source_mb,
+                      lambda: post_bodies(target_url, bodies))]
+        rows.append(timed("this worker (RFS)", target, args.shards, args.docs, source_mb,
+                          lambda: run_worker(repo, snapshot, target_url, args.shards)))
+        peers: list[tuple[str, Callable[[], None]]] = [
+            ("reindex-from-remote", lambda: reindex_from_remote(source_url, target)),
+            ("elasticdump", lambda: run_elasticdump(source_url, target_url)),
+            ("opensearch-py helpers.reindex", lambda: run_helpers_reindex(source_url, target_url)),
+        ]
+        for label, run in peers:
+            if label.split()[0] in args.skip or label in args.skip:
+                continue
+            rows.append(timed(label, target, args.shards, args.docs, source_mb, run))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            manager.down(name)
+    worker = next(r for r in rows if r["contender"] == "this worker (RFS)")
+    print(f"\nmachine: {machine()}; {args.docs} documents, {source_mb:.0f} MB of source, {args.shards} shards")
+    print(f"{'contender':34} {'seconds':>8} {'docs/s':>9} {'MB/s':>7} {'worker / this':>14}")
+    for r in rows:
+        ratio = float(worker["docs_per_s"]) / float(r["docs_per_s"])
+        print(f"{r['contender']:34} {r['seconds']:>8} {r['docs_per_s']:>9} {r['mb_per_s']:>7} {ratio:>14.2f}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "backfill.json").write_text(json.dumps({"machine": machine(), "docs": args.docs, "rows": rows},
+                                                      indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
