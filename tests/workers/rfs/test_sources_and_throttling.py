@@ -44,8 +44,9 @@ def es68_snapshot() -> Iterator[SnapshotFixture]:
         location = str(Path(node.repo_path) / "repo")
         register_fs_repository(client, "r", location)
         create_snapshot(client, "r", "snap", indices=index)
-        expected: dict[str, Row] = {f"p{i}": (f"p{i}", f"user{i % 7}", canonical({"title": f"post {i}", "n": -6 if i == 6 else i}))
-                    for i in range(300) if i != 5}
+        expected: dict[str, Row] = {
+            f"p{i}": (f"p{i}", f"user{i % 7}", canonical({"title": f"post {i}", "n": -6 if i == 6 else i}))
+            for i in range(300) if i != 5}
         yield SnapshotFixture(Path(location).as_uri(), "snap", index, 2, expected)
     finally:
         manager.down(name)
