@@ -11,11 +11,9 @@ import zlib
 from typing import Any
 
 from workers.common.errors import MigrationError
+from workers.lucene.codec import CODEC_MAGIC, FOOTER_LENGTH, check_footer
+from workers.lucene.errors import LuceneFormatError
 from workers.snapshot import smile
-
-CODEC_MAGIC = 0x3FD76C17
-FOOTER_MAGIC = 0xC02893E8
-FOOTER_LENGTH = 16
 
 
 class CorruptBlobError(MigrationError):
@@ -24,14 +22,10 @@ class CorruptBlobError(MigrationError):
 
 def verify_footer(data: bytes | memoryview, where: str) -> None:
     """Check the Lucene footer: magic, algorithm 0, and the CRC-32 of everything before the checksum."""
-    if len(data) < FOOTER_LENGTH:
-        raise CorruptBlobError(f"{where}: structure: {len(data)} bytes is too short for a Lucene footer")
-    magic, algorithm, checksum = struct.unpack_from(">IIq", data, len(data) - FOOTER_LENGTH)
-    if magic != FOOTER_MAGIC or algorithm != 0:
-        raise CorruptBlobError(f"{where}: structure: no Lucene footer (magic 0x{magic:08x}, algorithm {algorithm})")
-    actual = zlib.crc32(data[: len(data) - 8])
-    if actual != checksum:
-        raise CorruptBlobError(f"{where}: checksum mismatch (footer says {checksum:#010x}, content is {actual:#010x})")
+    try:
+        check_footer(data, where)
+    except LuceneFormatError as exc:  # the same footer as any Lucene file; reported as a bad blob
+        raise CorruptBlobError(str(exc)) from None
 
 
 def read_header(data: bytes | memoryview, where: str) -> tuple[str, int, int]:

@@ -57,16 +57,27 @@ def _block_count(n: int, dict_len: int, block_len: int, where: str) -> int:
     return (n - dict_len + block_len - 1) // block_len
 
 
+BlockDecoder = Callable[[bytes | memoryview, int, str, bytes | None], bytes]
+
+
+def _dictionary(r: SequentialReader, dict_len: int, clen: int, decode: BlockDecoder) -> bytes:
+    data = r.read(clen)
+    # An empty dictionary still has its (tiny) compressed form in the stream: consumed, not decoded.
+    return decode(data, dict_len, r.inp.name, None) if dict_len else b""
+
+
 def lz4_with_dict(r: SequentialReader, n: int) -> bytes:
-    """Lucene87/90 FAST: an LZ4 dictionary block, then blocks decoded with the dictionary as prefix."""
+    """Lucene87/90 FAST: an LZ4 dictionary block, then blocks decoded with the dictionary as prefix.
+
+    All the compressed lengths come first, then the compressed bytes.
+    """
     where = r.inp.name
     dict_len = r.vint()
     block_len = r.vint()
     count = _block_count(n, dict_len, block_len, where)
     dict_clen = r.vint()
     lengths = [r.vint() for _ in range(count)]
-    dictionary = lz4.decompress(bytes(r.read(dict_clen)), dict_len, where) if dict_len else (
-        bytes(r.read(dict_clen)) and b"")
+    dictionary = _dictionary(r, dict_len, dict_clen, _lz4_block)
     out = [dictionary]
     remaining = n - dict_len
     for clen in lengths:
@@ -76,24 +87,30 @@ def lz4_with_dict(r: SequentialReader, n: int) -> bytes:
     return b"".join(out)
 
 
-def deflate_with_dict(r: SequentialReader, n: int) -> bytes:
-    """Lucene87/90 HIGH: a DEFLATE dictionary, then blocks inflated with it as preset dictionary."""
+def _lz4_block(data: bytes | memoryview, n: int, where: str, _dictionary: bytes | None) -> bytes:
+    return lz4.decompress(bytes(data), n, where)
+
+
+def _dictionary_then_blocks(r: SequentialReader, n: int, decode: BlockDecoder) -> bytes:
+    """A compressed dictionary, then blocks each prefixed by its compressed length and decoded with it."""
     where = r.inp.name
     dict_len = r.vint()
     block_len = r.vint()
     count = _block_count(n, dict_len, block_len, where)
-    dict_clen = r.vint()
-    dictionary = _inflate(r.read(dict_clen), dict_len, where) if dict_clen else b""
-    if len(dictionary) != dict_len:
-        raise LuceneFormatError(f"{where}: structure: dictionary of {len(dictionary)} bytes, expected {dict_len}")
+    dictionary = _dictionary(r, dict_len, r.vint(), decode)
     out = [dictionary]
     remaining = n - dict_len
     for _ in range(count):
         size = min(block_len, remaining)
         clen = r.vint()
-        out.append(_inflate(r.read(clen), size, where, zdict=dictionary or None))
+        out.append(decode(r.read(clen), size, where, dictionary or None))
         remaining -= size
     return b"".join(out)
+
+
+def deflate_with_dict(r: SequentialReader, n: int) -> bytes:
+    """Lucene87/90 HIGH: a DEFLATE dictionary, then blocks inflated with it as preset dictionary."""
+    return _dictionary_then_blocks(r, n, _inflate)
 
 
 def _zstd_frame(data: bytes | memoryview, n: int, where: str, dictionary: bytes | None = None) -> bytes:
@@ -136,20 +153,7 @@ def zstd_opensearch_no_dict(r: SequentialReader, n: int) -> bytes:
 
 def zstd_opensearch_dict(r: SequentialReader, n: int) -> bytes:
     """OpenSearch ZSTD: a zstd dictionary frame, then blocks decompressed with it as raw-content dictionary."""
-    where = r.inp.name
-    dict_len = r.vint()
-    block_len = r.vint()
-    count = _block_count(n, dict_len, block_len, where)
-    dict_clen = r.vint()
-    dictionary = _zstd_frame(r.read(dict_clen), dict_len, where) if dict_len else bytes(r.read(dict_clen)) and b""
-    out = [dictionary]
-    remaining = n - dict_len
-    for _ in range(count):
-        size = min(block_len, remaining)
-        clen = r.vint()
-        out.append(_zstd_frame(r.read(clen), size, where, dictionary or None))
-        remaining -= size
-    return b"".join(out)
+    return _dictionary_then_blocks(r, n, _zstd_frame)
 
 
 def unsupported(mode: str) -> Decompressor:
