@@ -43,7 +43,8 @@ SourceVersionOpt = Annotated[str | None, typer.Option(
 EndpointOpt = Annotated[str | None, typer.Option(help="http(s)://host:port")]
 UserOpt = Annotated[str | None, typer.Option(help="Basic-auth user")]
 PasswordEnvOpt = Annotated[str | None, typer.Option(help="Environment variable holding the password")]
-InsecureOpt = Annotated[bool, typer.Option(help="Do not verify TLS certificates")]
+SourceInsecureOpt = Annotated[bool, typer.Option("--source-insecure", help="Do not verify TLS certificates")]
+TargetInsecureOpt = Annotated[bool, typer.Option("--target-insecure", help="Do not verify TLS certificates")]
 CaOpt = Annotated[str | None, typer.Option(help="PEM file of the CA")]
 RegionOpt = Annotated[str | None, typer.Option(help="SigV4: AWS region (turns SigV4 on)")]
 ServiceOpt = Annotated[str, typer.Option(help="SigV4: es or aoss")]
@@ -139,18 +140,13 @@ class _Request:
             raise ConfigurationError("give either --snapshot-repo/--snapshot or --source-endpoint, not both")
         if self.source.endpoint:
             return None  # an explicit live source wins over a snapshot in the file
-        snap = self.file.snapshot
-        if self.snapshot_repo or self.snapshot:
-            repo = self.snapshot_repo or (snap.repo if snap else None)
-            name = self.snapshot or (snap.name if snap else None)
-            if not repo or not name:
-                raise ConfigurationError("reading a snapshot needs both --snapshot-repo and --snapshot")
-            snap = SnapshotConfig(repo=repo, name=name,
-                                  s3_endpoint=self.s3_endpoint or (snap.s3_endpoint if snap else None),
-                                  s3_region=self.s3_region or (snap.s3_region if snap else None))
-        if snap is None:
+        snap = self.file.snapshot or SnapshotConfig(repo="", name="")
+        repo, name = self.snapshot_repo or snap.repo, self.snapshot or snap.name
+        if not repo and not name:
             return None
-        return SnapshotLocation(snap.repo, snap.name, snap.s3_endpoint, snap.s3_region)
+        if not repo or not name:
+            raise ConfigurationError("reading a snapshot needs both --snapshot-repo and --snapshot")
+        return SnapshotLocation(repo, name, self.s3_endpoint or snap.s3_endpoint, self.s3_region or snap.s3_region)
 
     def _source_cluster(self) -> ClusterConnection | None:
         if self._snapshot() is not None:
@@ -212,15 +208,16 @@ def evaluate(
     snapshot_repo: RepoOpt = None, snapshot: SnapOpt = None, s3_endpoint: S3EndpointOpt = None,
     s3_region: S3RegionOpt = None, source_version: SourceVersionOpt = None,
     source_endpoint: EndpointOpt = None, source_username: UserOpt = None, source_password_env: PasswordEnvOpt = None,
-    source_insecure: InsecureOpt = False, source_ca_certs: CaOpt = None, source_aws_region: RegionOpt = None,
+    source_insecure: SourceInsecureOpt = False, source_ca_certs: CaOpt = None, source_aws_region: RegionOpt = None,
     source_aws_service: ServiceOpt = "es",
     target_endpoint: EndpointOpt = None, target_username: UserOpt = None, target_password_env: PasswordEnvOpt = None,
-    target_insecure: InsecureOpt = False, target_ca_certs: CaOpt = None, target_aws_region: RegionOpt = None,
+    target_insecure: TargetInsecureOpt = False, target_ca_certs: CaOpt = None, target_aws_region: RegionOpt = None,
     target_aws_service: ServiceOpt = "es",
     index_allowlist: ListOpt = None, index_template_allowlist: ListOpt = None,
     component_template_allowlist: ListOpt = None, rename: RenameOpt = None, replicas: ReplicasOpt = None,
     multi_type: MultiTypeOpt = None,
-    allow_existing: Annotated[bool, typer.Option(help="Templates that differ would be overwritten")] = False,
+    allow_existing: Annotated[bool, typer.Option("--allow-existing",
+                                                 help="Templates that differ would be overwritten")] = False,
     output: OutputOpt = "table",
 ) -> None:
     """Report what migrate would do, object by object; exit 3 when something is blocked. Changes nothing."""
@@ -234,16 +231,16 @@ def migrate(
     snapshot_repo: RepoOpt = None, snapshot: SnapOpt = None, s3_endpoint: S3EndpointOpt = None,
     s3_region: S3RegionOpt = None, source_version: SourceVersionOpt = None,
     source_endpoint: EndpointOpt = None, source_username: UserOpt = None, source_password_env: PasswordEnvOpt = None,
-    source_insecure: InsecureOpt = False, source_ca_certs: CaOpt = None, source_aws_region: RegionOpt = None,
+    source_insecure: SourceInsecureOpt = False, source_ca_certs: CaOpt = None, source_aws_region: RegionOpt = None,
     source_aws_service: ServiceOpt = "es",
     target_endpoint: EndpointOpt = None, target_username: UserOpt = None, target_password_env: PasswordEnvOpt = None,
-    target_insecure: InsecureOpt = False, target_ca_certs: CaOpt = None, target_aws_region: RegionOpt = None,
+    target_insecure: TargetInsecureOpt = False, target_ca_certs: CaOpt = None, target_aws_region: RegionOpt = None,
     target_aws_service: ServiceOpt = "es",
     index_allowlist: ListOpt = None, index_template_allowlist: ListOpt = None,
     component_template_allowlist: ListOpt = None, rename: RenameOpt = None, replicas: ReplicasOpt = None,
     multi_type: MultiTypeOpt = None,
-    allow_existing: Annotated[bool, typer.Option(help="Overwrite templates that differ; keep differing indices")]
-    = False,
+    allow_existing: Annotated[bool, typer.Option(
+        "--allow-existing", help="Overwrite templates that differ; keep differing indices")] = False,
     output: OutputOpt = "table",
 ) -> None:
     """Create what evaluate plans, in dependency order; a failed object doesn't stop the rest (exit 1)."""

@@ -91,11 +91,12 @@ class Report:
                 "transformations": self.transformations, "rows": rows}
 
     def markdown(self, limit: int = 500) -> str:
-        """The rows as a Markdown table (long reports are cut at ``limit`` rows)."""
+        """The rows as a Markdown table, excluded ones last (long reports are cut at ``limit`` rows)."""
         migrate = self.mode == "migrate"
         head = "| kind | name | action |" + (" result |" if migrate else "") + " transformations | notes |"
         lines = [head, "|" + "---|" * (6 if migrate else 5)]
-        for row in self.rows[:limit]:
+        rows = sorted(self.rows, key=lambda r: r.action == "excluded")  # stable: creation order otherwise
+        for row in rows[:limit]:
             name = row.name if row.name == row.source_name else f"{row.name} (from {row.source_name})"
             cells = [KIND_LABELS[row.kind], name, row.action]
             if migrate:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,9 @@ from workers.metadata.settings import flatten_settings
 # Target answers that mean a plugin is missing, and which one.
 _PLUGIN_HINTS = (("[index.knn", "the k-NN plugin"), ("[knn_vector]", "the k-NN plugin"),
                  ("[geo_shape]", "the geo module"), ("[icu_", "the analysis-icu plugin"))
+# "index_template [simulate_template_<random>] invalid, cause [Validation Failed: 1: ...;]": keep the cause.
+_WRAPPED = re.compile(r"^([\w.]+): index_template \[simulate_template_[^\]]*\] invalid, cause \[(.*)\]$", re.S)
+_SIMULATED = re.compile(r"simulate_template_[\w-]+|migration-assistant-validate-\w+-\*")
 # A priority no real template uses, so that the simulated template never ties with one (which the target refuses).
 _PRIORITY_BASE = 7_000_000_000
 
@@ -78,6 +82,15 @@ def simulate(client: OpenSearch, where: str, obj: MetadataObject,
     try:
         request(client, "POST", path, where=where, body=body, expected=(400,))
     except RequestRejected as exc:
-        hint = next((plugin for marker, plugin in _PLUGIN_HINTS if marker in exc.reason), None)
-        return f"{exc.reason} (install {hint} on the target)" if hint else exc.reason
+        reason = _stable(exc.reason)
+        hint = next((plugin for marker, plugin in _PLUGIN_HINTS if marker in reason), None)
+        return f"{reason} (install {hint} on the target)" if hint else reason
     return None
+
+
+def _stable(reason: str) -> str:
+    """The target's reason without the random name it gave the simulated template (same input, same words)."""
+    m = _WRAPPED.match(reason)
+    if m:
+        reason = f"{m.group(1)}: {m.group(2)}"
+    return _SIMULATED.sub("(simulated template)", reason)

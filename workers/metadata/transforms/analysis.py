@@ -24,6 +24,8 @@ PLUGIN_HINTS = (("icu_", "analysis-icu"), ("kuromoji", "analysis-kuromoji"), ("n
 _CHAIN_KINDS: tuple[AnalysisKind, ...] = ("filter", "char_filter")
 _DEFINED_KINDS: tuple[AnalysisKind, ...] = ("tokenizer", "filter", "char_filter")
 _MAPPING_ANALYZER_KEYS = ("analyzer", "search_analyzer", "search_quote_analyzer")
+# Index-level names that resolve to the index's own default analyzers, never to a global one.
+_INDEX_DEFAULTS = {"default", "default_search", "default_search_quoted"}
 
 
 def _hint(name: str) -> str:
@@ -85,7 +87,7 @@ class AnalysisComponents(Transform):
         def visit(path: str, field: dict[str, Any]) -> None:
             for key in _MAPPING_ANALYZER_KEYS:
                 name = field.get(key)
-                if isinstance(name, str) and name not in defined.get("analyzer", {}):
+                if isinstance(name, str) and name not in defined.get("analyzer", {}) and name not in _INDEX_DEFAULTS:
                     check("analyzer", name, f"field {path}")
 
         for body in obj.mappings.values():
