@@ -27,19 +27,21 @@ def demo(
     name: Annotated[str | None, typer.Option(help="Sandbox name.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Run the main job on the embedded default: sandbox, data, snapshot, Dagster observations."""
+    """Run the main job on the embedded default: sandbox, data, snapshot, metadata, backfill, parity table."""
     from migration_pipeline import demo as demo_job
 
     report = demo_job.run(scale=scale, name=name, say=lambda m: err.print(f"[dim]demo:[/] {m}"))
     if json_output:
-        print_json(report.__dict__)
-        return
-    table = Table(title="source indices")
-    for col in ("index", "documents", "in snapshot"):
+        print_json({**report.__dict__, "parity": report.parity})
+        raise typer.Exit(0 if report.parity else 1)
+    table = Table(title="migrated indices")
+    for col in ("index", "source", "target", "match"):
         table.add_column(col)
-    for index, count in report.source_counts.items():
-        table.add_row(index, str(count), "yes" if index in report.snapshot_indices else "no")
+    for index in report.snapshot_indices:
+        src, tgt = report.source_counts.get(index), report.target_counts.get(index)
+        table.add_row(index, str(src), str(tgt), "[green]yes[/]" if src == tgt else "[red]NO[/]")
     out.print(table)
+    out.print(f"backfill: {report.backfill_docs} documents written, {report.dead_letters} dead letters")
     phases = ", ".join(f"{k} {v:.1f}s" for k, v in report.phases.items())
     out.print(f"phases: {phases}")
     out.print(f"snapshot {report.snapshot} ({report.snapshot_shards} shards) in {report.repo_dir}")
@@ -50,6 +52,8 @@ def demo(
         "  then open http://127.0.0.1:3000 (asset group 'migration').\n"
         "Stop the sandbox with: .venv/bin/migration sandbox down"
     )
+    if not report.parity:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":
