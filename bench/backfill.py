@@ -34,6 +34,7 @@ from workers.common.clusters import ClusterConnection
 from workers.documents.reader import read_snapshot_documents
 from workers.rfs.options import BackfillOptions
 from workers.rfs.progress import Progress
+from workers.rfs.retry import call_with_retries
 from workers.rfs.worker import run_shard
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.create import create_snapshot, register_fs_repository
@@ -104,15 +105,20 @@ def ndjson_bodies(repo: str, snapshot: str, folder: Path) -> list[Path]:
 
 
 def post_bodies(target_url: str, bodies: list[Path]) -> None:
-    client = OpenSearch(hosts=[target_url], timeout=300, pool_maxsize=CONCURRENCY + 2, max_retries=10,
-                        retry_on_status=(429, 502, 503, 504))
+    # The same backoff as the worker's on 429s; an item-level rejection resends the whole body (an upper bound
+    # on the ceiling's cost, and rare: bodies are sized as the worker's are).
+    client = OpenSearch(hosts=[target_url], timeout=300, pool_maxsize=CONCURRENCY + 2, max_retries=0)
     headers = {"content-type": "application/x-ndjson", "content-encoding": "gzip"}
 
     def post(path: Path) -> None:
-        resp = client.transport.perform_request("POST", "/_bulk", body=path.read_bytes(), headers=headers,
-                                                params={"filter_path": "errors"})
-        if resp.get("errors"):
-            raise SystemExit(f"ceiling: {path} had item errors")
+        body = path.read_bytes()
+        for _ in range(50):
+            resp = call_with_retries(lambda: client.transport.perform_request(
+                "POST", "/_bulk", body=body, headers=headers, params={"filter_path": "errors"}), retries=50)
+            if not resp.get("errors"):
+                return
+            time.sleep(1)
+        raise SystemExit(f"ceiling: {path} still had item errors after 50 tries")
 
     with ThreadPoolExecutor(CONCURRENCY) as pool:
         list(pool.map(post, bodies))
