@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from migration_pipeline.sandbox import manager
 from migration_pipeline.sandbox.paths import NAME_ENV
 from migration_pipeline.sandbox.state import SandboxState
+
+# The sample snapshots live in shared/, beside the repository (CI clones the repository next to it).
+SHARED_DIR = Path(os.environ.get("MIGRATION_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
+FIXTURE_SNAPSHOTS = SHARED_DIR / "fixtures" / "snapshots"
+FIXTURE_EXPECTED = SHARED_DIR / "fixtures" / "expected"
 
 
 def unique(prefix: str) -> str:

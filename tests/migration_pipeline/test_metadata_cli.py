@@ -13,12 +13,12 @@ import pytest
 import yaml
 
 from migration_pipeline.sandbox.state import SandboxState
-from tests.conftest import unique
+from tests.conftest import FIXTURE_SNAPSHOTS, unique
 from tests.workers.metadata.authproxy import basic_auth_proxy
 from tests.workers.metadata.scenario import Scenario, build_es7, cleanup
 
 CONSOLE = str(Path(sys.executable).parent / "console")
-FIXTURE = "/work/shared/fixtures/snapshots/ES_5_6_Updates_Deletes"
+FIXTURE = str(FIXTURE_SNAPSHOTS / "ES_5_6_Updates_Deletes")
 
 
 def console(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

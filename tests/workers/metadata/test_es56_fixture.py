@@ -4,12 +4,11 @@ merged into one mapping, or split into one index per type; the snapshot's docume
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from migration_pipeline.sandbox.state import SandboxState
-from tests.conftest import unique
+from tests.conftest import FIXTURE_SNAPSHOTS, unique
 from tests.workers.metadata.scenario import bulk, cleanup, client
 from workers.documents.jsonl import source_value
 from workers.documents.reader import SnapshotDocument, read_snapshot_documents
@@ -20,7 +19,7 @@ from workers.metadata.report import Row
 from workers.metadata.source import SnapshotLocation, read_source
 from workers.snapshot.blobstore import open_blob_store
 
-FIXTURE = Path("/work/shared/fixtures/snapshots/ES_5_6_Updates_Deletes")
+FIXTURE = FIXTURE_SNAPSHOTS / "ES_5_6_Updates_Deletes"
 SNAPSHOT = "rfs_snapshot"
 INDEX = "test_updates_deletes"
 

@@ -3,13 +3,11 @@ plan read through S3 (a real moto server); what each plan holds; renames reach i
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from migration_pipeline.sandbox import s3 as sandbox_s3
 from migration_pipeline.sandbox.state import SandboxState
-from tests.conftest import unique
+from tests.conftest import FIXTURE_SNAPSHOTS, unique
 from tests.workers.metadata.scenario import client
 from workers.metadata.options import MigrationOptions
 from workers.metadata.plan import evaluate
@@ -17,7 +15,7 @@ from workers.metadata.report import Report
 from workers.metadata.source import SnapshotLocation, read_source
 from workers.snapshot.blobstore import s3_client, upload_directory
 
-FIXTURES = Path("/work/shared/fixtures/snapshots")
+FIXTURES = FIXTURE_SNAPSHOTS
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from migration_pipeline.sandbox.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from migration_pipeline.sandbox.state import SandboxState
-from tests.conftest import unique
+from tests.conftest import FIXTURE_SNAPSHOTS, unique
 from workers.common.errors import ConfigurationError, MigrationError
 from workers.snapshot.blobstore import (
     BlobNotFoundError,
@@ -29,7 +29,7 @@ from workers.snapshot.blobstore import (
     upload_directory,
 )
 
-FIXTURE = Path("/work/shared/fixtures/snapshots/ES_7_10_Single")  # read-only: copy to tmp_path to alter
+FIXTURE = FIXTURE_SNAPSHOTS / "ES_7_10_Single"  # read-only: copy to tmp_path to alter
 SNAPSHOT_UUID = "7_1RHMshSc6c0cuzX1NCDg"
 
 

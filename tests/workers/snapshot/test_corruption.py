@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FIXTURE_SNAPSHOTS
 from workers.documents.reader import read_snapshot_documents
 from workers.lucene.codec import FOOTER_LENGTH
 from workers.lucene.errors import ChecksumError, LuceneFormatError, UnsupportedFormatError
@@ -20,7 +21,7 @@ from workers.snapshot.blobformat import CorruptBlobError
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.repository import SnapshotRepository
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "snapshots"
+FIXTURES = FIXTURE_SNAPSHOTS
 
 
 def copy_fixture(tmp_path: Path, name: str) -> Path:

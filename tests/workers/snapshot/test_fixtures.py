@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED_DIR
 from workers.documents.reader import ReadSummary, read_snapshot_documents
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.repository import SnapshotRepository
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
+FIXTURES = SHARED_DIR / "fixtures"
 CASES = [("ES_5_6_Updates_Deletes", "rfs_snapshot"), ("ES_6_8_Single", "global_state_snapshot"),
          ("ES_7_10_Single", "global_state_snapshot")]
 

@@ -6,17 +6,16 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from migration_pipeline.sandbox import s3 as sandbox_s3
 from migration_pipeline.sandbox.state import SandboxState
-from tests.conftest import unique
+from tests.conftest import FIXTURE_SNAPSHOTS, unique
 from workers.documents.reader import read_snapshot_documents
 from workers.snapshot.blobstore import open_blob_store, s3_client, upload_directory
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "snapshots"
+FIXTURES = FIXTURE_SNAPSHOTS
 
 
 @pytest.fixture

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from migration_pipeline.sandbox.state import SandboxState
-from tests.conftest import unique
+from tests.conftest import FIXTURE_SNAPSHOTS, unique
 from workers.snapshot import smile
 from workers.snapshot.blobformat import read_header, read_metadata_blob
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "snapshots"
+FIXTURES = FIXTURE_SNAPSHOTS
 BLOBS = sorted(
     [*FIXTURES.glob("*/*.dat"), *FIXTURES.glob("*/indices/*/*.dat"), *FIXTURES.glob("*/indices/*/*/*.dat"),
      *FIXTURES.glob("*/indices/*/*/index-*")]
