@@ -39,3 +39,14 @@ def sandbox() -> Iterator[SandboxState]:
             os.environ.pop(NAME_ENV, None)
         else:
             os.environ[NAME_ENV] = previous
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS credentials of the sandbox's moto server in the environment (the usual credential chain finds them)."""
+    from migration_pipeline.sandbox import s3 as sandbox_s3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", sandbox_s3.ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", sandbox_s3.SECRET_KEY)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)

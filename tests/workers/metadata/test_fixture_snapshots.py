@@ -18,14 +18,6 @@ from workers.snapshot.blobstore import s3_client, upload_directory
 FIXTURES = FIXTURE_SNAPSHOTS
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", sandbox_s3.ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", sandbox_s3.SECRET_KEY)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-
-
 def _plan(sandbox: SandboxState, location: SnapshotLocation, options: MigrationOptions) -> Report:
     target = sandbox.engines["target"].url
     return evaluate(read_source(snapshot=location), client(target), target, options)

@@ -18,14 +18,6 @@ from workers.snapshot.blobstore import open_blob_store, s3_client, upload_direct
 FIXTURES = FIXTURE_SNAPSHOTS
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", sandbox_s3.ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", sandbox_s3.SECRET_KEY)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-
-
 @pytest.mark.parametrize(("name", "snapshot"), [("ES_5_6_Updates_Deletes", "rfs_snapshot"),
                                                 ("ES_6_8_Single", "global_state_snapshot"),
                                                 ("ES_7_10_Single", "global_state_snapshot")])
