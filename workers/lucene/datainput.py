@@ -107,11 +107,6 @@ class DataInput:
 
     vlong = vint
 
-    def zint(self) -> int:
-        """A zig-zag VInt/VLong."""
-        n = self.vint()
-        return (n >> 1) ^ -(n & 1)
-
     def string(self) -> str:
         """A VInt length and UTF-8 bytes."""
         return self.bytes(self.vint()).decode("utf-8", "replace")

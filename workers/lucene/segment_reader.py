@@ -40,12 +40,6 @@ class SegmentPlan:
         """Documents neither hard- nor soft-deleted (nested children included)."""
         return self.info.max_doc - self.commit.del_count - self.commit.soft_del_count
 
-    def is_live(self, doc: int) -> bool:
-        """True unless the document is hard- or soft-deleted."""
-        if self.live is not None and not (self.live[doc >> 3] >> (doc & 7)) & 1:
-            return False
-        return not (self.soft_deleted is not None and (self.soft_deleted[doc >> 3] >> (doc & 7)) & 1)
-
 
 def plan_segment(directory: Directory, commit: SegmentCommitInfo) -> SegmentPlan:
     """Read a segment's small files (.si, .cfe, .fnm, .liv, soft deletes, stored-fields headers)."""

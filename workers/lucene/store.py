@@ -112,25 +112,6 @@ class Directory(ABC):
     def names(self) -> list[str]:
         """Every file name."""
 
-    def exists(self, name: str) -> bool:
-        """True when the directory holds ``name``."""
-        return name in self.names()
-
-
-class MemoryDirectory(Directory):
-    """Files held in memory (tests, and small indices)."""
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.files = files
-
-    def open(self, name: str) -> FileInput:
-        if name not in self.files:
-            raise LuceneFormatError(f"missing Lucene file {name}")
-        return BytesInput(name, self.files[name])
-
-    def names(self) -> list[str]:
-        return sorted(self.files)
-
 
 class SequentialReader:
     """Forward-only reading of a file through a bounded window, for streaming large files."""

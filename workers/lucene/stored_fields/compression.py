@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Callable
 
 from workers.lucene import lz4
-from workers.lucene.errors import LuceneFormatError, UnsupportedFormatError
+from workers.lucene.errors import LuceneFormatError
 from workers.lucene.store import SequentialReader
 
 Decompressor = Callable[[SequentialReader, int], bytes]
@@ -154,12 +154,3 @@ def zstd_opensearch_no_dict(r: SequentialReader, n: int) -> bytes:
 def zstd_opensearch_dict(r: SequentialReader, n: int) -> bytes:
     """OpenSearch ZSTD: a zstd dictionary frame, then blocks decompressed with it as raw-content dictionary."""
     return _dictionary_then_blocks(r, n, _zstd_frame)
-
-
-def unsupported(mode: str) -> Decompressor:
-    """A decompressor that explains which mode is missing."""
-
-    def fail(r: SequentialReader, n: int) -> bytes:
-        raise UnsupportedFormatError(f"{r.inp.name}: stored-fields compression {mode} is not supported")
-
-    return fail
