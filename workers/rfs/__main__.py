@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     tgt.add_argument("--target-insecure", action="store_true", help="do not verify the target's TLS certificate")
     tgt.add_argument("--target-timeout", type=float, default=120.0, help="seconds per request (default 120)")
     bulk = p.add_argument_group("bulk")
-    bulk.add_argument("--max-connections", type=int, default=10, help="bulk requests in flight (default 10)")
+    bulk.add_argument("--max-connections", type=int, default=10,
+                      help="most bulk requests in flight (default 10); fewer while the target throttles")
+    bulk.add_argument("--fixed-concurrency", action="store_true",
+                      help="always keep --max-connections requests in flight, even when the target answers 429")
     bulk.add_argument("--documents-per-bulk-request", type=int, help="default: no limit")
     bulk.add_argument("--max-bulk-bytes", type=int, default=10 << 20, help="request body limit (default 10 MiB)")
     bulk.add_argument("--no-gzip", action="store_true", help="send request bodies uncompressed")
@@ -83,7 +86,8 @@ def options_from(ns: argparse.Namespace) -> BackfillOptions:
     return BackfillOptions(
         target=ClusterConnection(ns.target_endpoint, _auth(ns), not ns.target_insecure, ns.target_ca_cert,
                                  ns.target_timeout),
-        max_connections=ns.max_connections, documents_per_bulk_request=ns.documents_per_bulk_request,
+        max_connections=ns.max_connections, adaptive_concurrency=not ns.fixed_concurrency,
+        documents_per_bulk_request=ns.documents_per_bulk_request,
         max_bulk_bytes=ns.max_bulk_bytes, gzip=not ns.no_gzip, allowed_doc_exception_types=allowed,
         transform=ns.transform, rename=tuple(parse_rename(r) for r in ns.rename), type_mode=ns.type_mode,
         dead_letter=ns.dead_letter, coordination_index=ns.coordination_index, lease_seconds=ns.lease_seconds,
@@ -186,6 +190,7 @@ def run_under_pipes() -> int:
             "dead_letters": result.dead_letters,
             "dead_letters_by_type": {"raw_value": result.dead_letters_by_type, "type": "json"},
             "retries": result.retries, "duration_s": result.seconds,
+            "concurrency": {"raw_value": result.concurrency, "type": "json"},
             "checkpoint": {"raw_value": result.checkpoint, "type": "json"},
             "snapshot": result.snapshot,
         })

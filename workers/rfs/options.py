@@ -54,6 +54,8 @@ class BackfillOptions:
 
     target: ClusterConnection
     max_connections: int = 10
+    # Halve the requests in flight when the target throttles, grow back by one per clean round (see concurrency.py).
+    adaptive_concurrency: bool = True
     documents_per_bulk_request: int | None = None
     max_bulk_bytes: int = 10 << 20
     gzip: bool = True

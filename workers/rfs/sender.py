@@ -22,12 +22,14 @@ from opensearchpy.exceptions import TransportError
 
 from workers.common.errors import MigrationError
 from workers.rfs.bulk import Batch, BulkItem, body_of
+from workers.rfs.concurrency import AdaptiveLimit
 from workers.rfs.options import BackfillOptions
 from workers.rfs.retry import RETRYABLE_STATUS, backoff
 
 _HEADERS = {"content-type": "application/x-ndjson"}
 _GZIP_HEADERS = {**_HEADERS, "content-encoding": "gzip"}
 log = logging.getLogger("workers.rfs")
+_THROTTLED = "HTTP 429"
 _FILTER = {"filter_path": "errors,items.*.status,items.*.error.type,items.*.error.reason"}
 
 
@@ -61,9 +63,10 @@ class BulkSender:
     """Sends batches with per-item retries; safe to call from several threads."""
 
     def __init__(self, client: OpenSearch, options: BackfillOptions,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, limit: AdaptiveLimit | None = None) -> None:
         self.client = client
         self.options = options
+        self.limit = limit or AdaptiveLimit(options.max_connections, adaptive=False)
         self.sleep = sleep
         self.allowed = frozenset(options.allowed_doc_exception_types)
         self._random = random.Random()
@@ -79,9 +82,14 @@ class BulkSender:
         pending = batch.items
         attempt = 0
         while pending:
+            epoch = self.limit.epoch
             retry, last_error = self._attempt(pending, outcome)
             if not retry:
+                if attempt == 0:
+                    self.limit.succeeded()
                 break
+            if last_error.startswith(_THROTTLED):
+                self.limit.throttled(epoch)
             attempt += 1
             if attempt > self.options.max_retries:
                 raise BulkFailedError(
@@ -108,6 +116,8 @@ class BulkSender:
         except ClientConnectionError as exc:
             return items, f"connection error: {exc.__class__.__name__}"
         except TransportError as exc:
+            if exc.status_code == 429:
+                return items, f"{_THROTTLED} (whole request)"
             if isinstance(exc.status_code, int) and exc.status_code in RETRYABLE_STATUS:
                 return items, f"HTTP {exc.status_code}"
             raise BulkFailedError(f"target refused a bulk request: HTTP {exc.status_code} {exc.error}") from None
@@ -127,7 +137,10 @@ class BulkSender:
                 continue
             error = r.get("error") or {}
             error_type = str(error.get("type", "unknown"))
-            if status in RETRYABLE_STATUS or error_type == "es_rejected_execution_exception":
+            if status == 429 or error_type == "es_rejected_execution_exception":
+                retry.append(item)
+                last = f"{_THROTTLED} ({error_type})"
+            elif status in RETRYABLE_STATUS:
                 retry.append(item)
                 last = f"{status} {error_type}"
             elif error_type in self.allowed:

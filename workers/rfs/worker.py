@@ -18,6 +18,7 @@ from workers.common.clusters import build_client
 from workers.common.errors import MigrationError
 from workers.documents.reader import ReadSummary, ShardPosition, SnapshotDocument, open_shard
 from workers.rfs.bulk import Batch, BulkItemBuilder, batches
+from workers.rfs.concurrency import AdaptiveLimit
 from workers.rfs.coordination import WorkCoordinator
 from workers.rfs.deadletter import DeadLetterStore, open_dead_letters
 from workers.rfs.options import BackfillOptions
@@ -46,6 +47,7 @@ class ShardResult:
     dead_letters: int = 0
     dead_letters_by_type: dict[str, int] = field(default_factory=dict)
     allowed_failures: int = 0
+    concurrency: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     resumed_from: dict[str, Any] | None = None
     checkpoint: dict[str, Any] | None = None
@@ -121,9 +123,12 @@ def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: 
         progress.start(f"{snapshot}/{index}[{shard}]", total)
         docs: Iterator[tuple[ShardPosition, SnapshotDocument]] = reader.positioned(work.checkpoint)
         items = BulkItemBuilder(options).items(docs)
-        sender = BulkSender(client, options)
+        limit = AdaptiveLimit(options.max_connections, adaptive=options.adaptive_concurrency)
+        sender = BulkSender(client, options, limit=limit)
         context = {"snapshot": snapshot, "index": index, "shard": shard}
-        _pump(batches(items, options), sender, options, checkpointer, counters, dead, context, progress, coordinator)
+        _pump(batches(items, options), sender, limit, checkpointer, counters, dead, context, progress, coordinator,
+              options.lease_seconds)
+        result.concurrency = {"max": limit.maximum, "lowest": limit.lowest, "final": limit.limit, "cuts": limit.cuts}
         dead.close()
         read = reader.summary
         result.read = {"live": read.live, "deleted": read.deleted, "nested_skipped": read.nested_skipped,
@@ -150,11 +155,11 @@ def _summary(result: ShardResult, read: ReadSummary) -> dict[str, Any]:
             "nested_skipped": read.nested_skipped, "seconds": result.seconds}
 
 
-def _pump(work: Iterator[Batch], sender: BulkSender, options: BackfillOptions, checkpointer: _Checkpointer,
+def _pump(work: Iterator[Batch], sender: BulkSender, limit: AdaptiveLimit, checkpointer: _Checkpointer,
           counters: Counters, dead: DeadLetterStore, context: dict[str, Any], progress: Progress,
-          coordinator: WorkCoordinator) -> None:
-    """Keep up to ``max_connections`` batches in flight; account for each as it completes."""
-    renew_every = max(1.0, options.lease_seconds / 3)
+          coordinator: WorkCoordinator, lease_seconds: float) -> None:
+    """Keep up to ``limit.limit`` batches in flight; account for each as it completes."""
+    renew_every = max(1.0, lease_seconds / 3)
 
     def settle(done: set[Future[BatchOutcome]]) -> None:
         for future in done:
@@ -174,11 +179,11 @@ def _pump(work: Iterator[Batch], sender: BulkSender, options: BackfillOptions, c
             checkpointer.acknowledge(outcome.batch, outcome.written, written_bytes)
         progress.update(counters)
 
-    with ThreadPoolExecutor(max_workers=options.max_connections, thread_name_prefix="bulk") as pool:
+    with ThreadPoolExecutor(max_workers=limit.maximum, thread_name_prefix="bulk") as pool:
         in_flight: set[Future[BatchOutcome]] = set()
         try:
             for batch in work:
-                while len(in_flight) >= options.max_connections:
+                while len(in_flight) >= limit.limit:
                     done, in_flight = wait(in_flight, timeout=renew_every, return_when=FIRST_COMPLETED)
                     settle(done)
                     if not done:

@@ -81,6 +81,9 @@ def test_throttled_target_gets_everything(sandbox: SandboxState, tmp_path: Path)
         assert any("429" in reason or "es_rejected_execution_exception" in reason for reason in reasons), reasons
         assert sum(r.docs_written for r in results) == 1500
         assert target_rows(target, snap.index) == snap.expected
+        # The throttled target made the worker send fewer requests at once (adaptive concurrency).
+        assert min(r.concurrency["lowest"] for r in results) < 8, [r.concurrency for r in results]
+        assert sum(r.concurrency["cuts"] for r in results) > 0
     finally:
         manager.down(name)
 
