@@ -8,6 +8,7 @@ import dagster as dg
 from opensearchpy import OpenSearch
 from pydantic import Field
 
+from migration_pipeline.config import active_config_path, load_active
 from migration_pipeline.sandbox import manager
 from workers.common.clusters import BasicAuth, ClusterConnection, NoAuth, SigV4Auth, build_client
 from workers.common.errors import ConfigurationError
@@ -38,11 +39,12 @@ class SigV4AuthConfig(dg.Config):
 class SearchClusterResource(dg.ConfigurableResource):
     """An Elasticsearch or OpenSearch cluster.
 
-    With no ``endpoint``, the cluster of the given ``sandbox_role`` in the running local sandbox is used.
+    With no ``endpoint``, the ``role``'s cluster of the active workflow config is used, else (no config loaded)
+    the ``role``'s cluster of the running local sandbox.
     """
 
-    endpoint: str | None = Field(default=None, description="http(s)://host:port; empty: the local sandbox's")
-    sandbox_role: str | None = Field(default=None, description="source or target: use the local sandbox's")
+    endpoint: str | None = Field(default=None, description="http(s)://host:port; empty: the workflow config's")
+    role: str | None = Field(default=None, description="source or target: the workflow config's (or sandbox's)")
     auth: NoAuthConfig | BasicAuthConfig | SigV4AuthConfig = Field(
         default_factory=NoAuthConfig, discriminator="kind"
     )
@@ -54,11 +56,15 @@ class SearchClusterResource(dg.ConfigurableResource):
         """The plain connection description the workers take."""
         endpoint = self.endpoint
         if not endpoint:
-            if self.sandbox_role not in ("source", "target"):
-                raise ConfigurationError("cluster resource: set 'endpoint', or 'sandbox_role' to source or target")
-            node = manager.running().engines.get(self.sandbox_role)
+            if self.role not in ("source", "target"):
+                raise ConfigurationError("cluster resource: set 'endpoint', or 'role' to source or target")
+            if active_config_path().is_file():
+                conn: ClusterConnection = getattr(load_active(), self.role).connection()
+                return conn
+            node = manager.running().engines.get(self.role)
             if node is None:
-                raise ConfigurationError(f"the running sandbox has no {self.sandbox_role} cluster")
+                raise ConfigurationError(f"no workflow config is active and the local sandbox has no {self.role} "
+                                         "cluster running (workflow configure --load FILE, or migration sandbox up)")
             endpoint = node.url
         auth: NoAuth | BasicAuth | SigV4Auth
         if isinstance(self.auth, BasicAuthConfig):

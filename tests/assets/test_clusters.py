@@ -33,7 +33,7 @@ def test_observe_job_records_counts(sandbox: SandboxState) -> None:
 
 def test_resource_endpoint_overrides_sandbox(sandbox: SandboxState) -> None:
     url = sandbox.engines["target"].url
-    resource = SearchClusterResource(endpoint=url, sandbox_role="source")
+    resource = SearchClusterResource(endpoint=url, role="source")
     assert resource.get_client().info()["version"]["distribution"] == "opensearch"
 
 

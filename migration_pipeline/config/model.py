@@ -1,0 +1,222 @@
+"""The workflow file's model: every key, its default and its check (unknown keys are errors)."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from workers.common.clusters import BasicAuth, ClusterConnection, NoAuth, SigV4Auth
+from workers.common.errors import ConfigurationError
+from workers.rfs.options import DEFAULT_COORDINATION_INDEX, parse_rename
+
+GATES = ("metadata_approval", "backfill_approval")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoAuthModel(_Strict):
+    """No credentials."""
+
+    kind: Literal["none"] = "none"
+
+
+class BasicAuthModel(_Strict):
+    """HTTP basic auth; the password is read from the environment variable named by ``password_env``."""
+
+    kind: Literal["basic"]
+    username: str = Field(min_length=1)
+    password_env: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SigV4AuthModel(_Strict):
+    """AWS SigV4 with credentials from the AWS chain; ``es`` (managed domains) or ``aoss`` (serverless)."""
+
+    kind: Literal["sigv4"]
+    region: str = Field(min_length=1)
+    service: Literal["es", "aoss"] = "es"
+
+
+AuthModel = Annotated[NoAuthModel | BasicAuthModel | SigV4AuthModel, Field(discriminator="kind")]
+
+
+class TlsModel(_Strict):
+    """TLS towards a cluster: verification stays on unless turned off here."""
+
+    verify: bool = True
+    ca_file: str | None = None
+
+
+class ClusterModel(_Strict):
+    """One cluster: where it is and how to log in."""
+
+    endpoint: str = Field(pattern=r"^https?://\S+$")
+    version: str | None = Field(default=None, description="ENGINE:VERSION, e.g. elasticsearch:7.10.2; else asked")
+    auth: AuthModel = Field(default_factory=NoAuthModel)
+    tls: TlsModel = Field(default_factory=TlsModel)
+    timeout_s: float = Field(default=60.0, gt=0)
+
+    def connection(self) -> ClusterConnection:
+        """The plain connection the workers take."""
+        auth: NoAuth | BasicAuth | SigV4Auth
+        if isinstance(self.auth, BasicAuthModel):
+            auth = BasicAuth(self.auth.username, self.auth.password_env)
+        elif isinstance(self.auth, SigV4AuthModel):
+            auth = SigV4Auth(self.auth.region, self.auth.service)
+        else:
+            auth = NoAuth()
+        return ClusterConnection(self.endpoint.rstrip("/"), auth, self.tls.verify, self.tls.ca_file, self.timeout_s)
+
+
+class S3Model(_Strict):
+    """Where an ``s3://`` repository is served from."""
+
+    region: str = "us-east-1"
+    endpoint: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, moto); empty: AWS")
+
+
+class RepositoryModel(_Strict):
+    """The snapshot repository: its name on the source and where its files are."""
+
+    name: str = Field(default="migration_assistant", pattern=r"^[a-z0-9_\-]+$")
+    location: str = Field(description="filesystem path shared by the source and the workers, or s3://bucket/prefix")
+    s3: S3Model = Field(default_factory=S3Model)
+
+    @property
+    def is_s3(self) -> bool:
+        """True for an ``s3://`` repository."""
+        return self.location.startswith("s3://")
+
+    @property
+    def uri(self) -> str:
+        """The location as the snapshot reader takes it."""
+        if self.is_s3 or self.location.startswith("file://"):
+            return self.location
+        return "file://" + os.path.abspath(self.location)
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        if value.startswith("s3://"):
+            if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?", value):
+                raise ValueError(f"{value!r} is not s3://bucket[/prefix]")
+        elif not (value.startswith("/") or value.startswith("file:///")):
+            raise ValueError(f"{value!r} must be an absolute path, file:///path or s3://bucket/prefix")
+        return value
+
+
+class SnapshotModel(_Strict):
+    """The snapshot the migration reads: one to create through the source's API, or an existing one."""
+
+    repository: RepositoryModel
+    create: str | None = Field(default=None, description="name of the snapshot to create; {timestamp} is expanded")
+    existing: str | None = Field(default=None, description="name of a snapshot already in the repository")
+    indices: list[str] = Field(default_factory=lambda: ["*"],
+                               description="the source's own index expression, one item per entry ('-x' excludes)")
+    include_global_state: bool = True
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SnapshotModel:
+        if bool(self.create) == bool(self.existing):
+            raise ValueError("set exactly one of 'create' (a snapshot to take) or 'existing' (one to use)")
+        return self
+
+
+class MetadataTransformModel(_Strict):
+    """How objects change on the way (see docs/metadata-migration.md)."""
+
+    replicas: int | None = Field(default=None, ge=0, description="replica count on the target; empty: the source's")
+    multi_type: Literal["union", "split"] = "union"
+    allow_existing: bool = False
+
+
+class MetadataModel(_Strict):
+    """Which templates and indices are migrated, and how."""
+
+    index_allowlist: list[str] = Field(default_factory=list)
+    index_template_allowlist: list[str] = Field(default_factory=list)
+    component_template_allowlist: list[str] = Field(default_factory=list)
+    transformations: MetadataTransformModel = Field(default_factory=MetadataTransformModel)
+    rename: list[str] = Field(default_factory=list, description="OLD=NEW or regex:PATTERN=REPLACEMENT")
+
+    @field_validator("rename")
+    @classmethod
+    def _rename(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            try:
+                parse_rename(spec)
+            except ConfigurationError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
+class KubernetesWorkerModel(_Strict):
+    """Where shard workers run as pods (worker mode ``kubernetes``)."""
+
+    image: str = "migration-assistant-worker:latest"
+    namespace: str = "migration"
+    cpu: str = "2"
+    memory: str = "2Gi"
+    service_account: str | None = None
+
+
+class BackfillModel(_Strict):
+    """Which indices are backfilled, and the worker's tuning."""
+
+    index_allowlist: list[str] = Field(default_factory=list, description="names or regex:PATTERN; empty: all")
+    max_connections: int = Field(default=10, ge=1, le=256)
+    adaptive_concurrency: bool = True
+    documents_per_bulk_request: int | None = Field(default=None, ge=1)
+    max_bulk_bytes: int = Field(default=10 << 20, ge=1024)
+    gzip: bool = True
+    allowed_doc_exception_types: list[str] = Field(default_factory=list)
+    transform: str | None = Field(default=None, pattern=r"^[\w.]+:\w+$", description="package.module:function")
+    type_mode: Literal["drop", "index-per-type"] = "drop"
+    dead_letter: str = Field(default="local", description="local (beside the Dagster instance), a path, s3://…, off")
+    coordination_index: str = DEFAULT_COORDINATION_INDEX
+    lease_seconds: float = Field(default=600.0, ge=1)
+    verify_checksums: bool = True
+    worker_mode: Literal["local", "kubernetes"] = "local"
+    kubernetes: KubernetesWorkerModel = Field(default_factory=KubernetesWorkerModel)
+
+
+class ApprovalsModel(_Strict):
+    """Which gates a person must approve; skipped gates are approved by the workflow itself (and recorded)."""
+
+    skip_all: bool = False
+    skip: list[Literal["metadata_approval", "backfill_approval"]] = Field(default_factory=list)
+
+    def skipped(self, gate: str) -> bool:
+        """True when ``gate`` needs no person."""
+        return self.skip_all or gate in self.skip
+
+
+class WorkflowConfig(_Strict):
+    """A whole migration: source, target, snapshot, metadata, backfill and approvals."""
+
+    version: Literal[1] = 1
+    source: ClusterModel
+    target: ClusterModel
+    snapshot: SnapshotModel
+    metadata: MetadataModel = Field(default_factory=MetadataModel)
+    backfill: BackfillModel = Field(default_factory=BackfillModel)
+    approvals: ApprovalsModel = Field(default_factory=ApprovalsModel)
+
+    def missing_secrets(self) -> list[str]:
+        """Environment variables the config names for passwords that are not set, with the key naming each."""
+        missing = []
+        for role in ("source", "target"):
+            auth = getattr(self, role).auth
+            if isinstance(auth, BasicAuthModel) and auth.password_env not in os.environ:
+                missing.append(f"{role}.auth.password_env: environment variable {auth.password_env} is not set")
+        return missing
+
+    def require_secrets(self) -> None:
+        """Raise a ConfigurationError naming each password variable that is not set."""
+        missing = self.missing_secrets()
+        if missing:
+            raise ConfigurationError("; ".join(missing))
