@@ -5,20 +5,37 @@ from typing import Any
 
 import dagster as dg
 
-from resources.clusters import SearchClusterResource
-from resources.metadata import MetadataMigrationResource
+from assets.approvals import gated, require_approval
+from assets.partitions import GROUP
+from migration_pipeline.config import WorkflowConfig
+from resources.workflow import WorkflowResource
+from workers.common.clusters import build_client
 from workers.metadata.apply import migrate
+from workers.metadata.options import MigrationOptions
 from workers.metadata.plan import evaluate
 from workers.metadata.report import Report
+from workers.metadata.source import SnapshotLocation, read_source
+from workers.metadata.versions import EngineVersion
 
-GROUP = "migration"
+
+def _options(config: WorkflowConfig) -> MigrationOptions:
+    meta = config.metadata
+    return MigrationOptions.build(
+        index_allowlist=meta.index_allowlist, index_template_allowlist=meta.index_template_allowlist,
+        component_template_allowlist=meta.component_template_allowlist, rename=meta.rename,
+        replicas=meta.transformations.replicas, multi_type=meta.transformations.multi_type,
+        allow_existing=meta.transformations.allow_existing)
 
 
-def _evaluate(source: SearchClusterResource, target: SearchClusterResource,
-              metadata_migration: MetadataMigrationResource) -> Report:
-    found = metadata_migration.read(source)
-    conn = target.connection()
-    return evaluate(found, target.get_client(), conn.redacted(), metadata_migration.options())
+def _evaluate(config: WorkflowConfig, snapshot: dict[str, Any]) -> Report:
+    """The plan for the snapshot's metadata against the target as it is now."""
+    config.require_secrets()
+    location = SnapshotLocation(snapshot["uri"], snapshot["snapshot"], snapshot.get("s3_endpoint"),
+                                snapshot.get("s3_region"))
+    version = EngineVersion.parse(config.source.version) if config.source.version else None
+    found = read_source(snapshot=location, version=version)
+    conn = config.target.connection()
+    return evaluate(found, build_client(conn), conn.redacted(), _options(config))
 
 
 def _metadata(report: Report) -> dict[str, Any]:
@@ -36,12 +53,12 @@ def _metadata(report: Report) -> dict[str, Any]:
     return out
 
 
-@dg.asset(group_name=GROUP, deps=["source_cluster", "target_cluster"], kinds={"opensearch"},
-          description="What migrating the source's templates and indices to the target would do, object by object.")
-def metadata_evaluation(source: SearchClusterResource, target: SearchClusterResource,
-                        metadata_migration: MetadataMigrationResource) -> dg.MaterializeResult[dict[str, Any]]:
+@dg.asset(group_name=GROUP, deps=["target_cluster"], kinds={"opensearch"},
+          description="What migrating the snapshot's templates and indices to the target would do, object by object.")
+def metadata_evaluation(source_snapshot: dict[str, Any],
+                        workflow: WorkflowResource) -> dg.MaterializeResult[dict[str, Any]]:
     """Evaluate the metadata migration; the report is the value and a Markdown table in the metadata."""
-    report = _evaluate(source, target, metadata_migration)
+    report = _evaluate(workflow.load(), source_snapshot)
     return dg.MaterializeResult(metadata=_metadata(report), value=report.to_dict(with_bodies=False))
 
 
@@ -59,13 +76,16 @@ def no_blocking_incompatibilities(metadata_evaluation: dict[str, Any]) -> dg.Ass
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"opensearch"},
-          description="Templates, settings, mappings and aliases created on the target from the evaluated plan.")
+@dg.asset(group_name=GROUP, kinds={"opensearch"}, deps=["metadata_approval"],
+          automation_condition=gated("metadata_approval"),
+          description="Templates, settings, mappings and aliases created on the target from the approved plan.")
 def migrated_metadata(context: dg.AssetExecutionContext, metadata_evaluation: dict[str, Any],
-                      source: SearchClusterResource, target: SearchClusterResource,
-                      metadata_migration: MetadataMigrationResource) -> dg.MaterializeResult[dict[str, Any]]:
+                      source_snapshot: dict[str, Any],
+                      workflow: WorkflowResource) -> dg.MaterializeResult[dict[str, Any]]:
     """Re-evaluate against the target as it is now and create what the plan says; fail when an object failed."""
-    report = _evaluate(source, target, metadata_migration)
+    approval = require_approval(context.instance, "metadata_approval", "metadata_evaluation")
+    config = workflow.load()
+    report = _evaluate(config, source_snapshot)
     if report.blocked:
         # The blocking check only guards its own run: a later run must not migrate a plan with blocked objects.
         raise dg.Failure(f"{len(report.blocked)} object(s) are blocked; see the report", metadata=_metadata(report))
@@ -74,8 +94,10 @@ def migrated_metadata(context: dg.AssetExecutionContext, metadata_evaluation: di
                if before.get((r.kind, r.name)) != r.action]
     if changed:
         context.log.warning("the plan changed since the evaluation: " + "; ".join(changed))
-    migrate(report, target.get_client(), report.target, metadata_migration.allow_existing)
+    migrate(report, build_client(config.target.connection()), report.target,
+            config.metadata.transformations.allow_existing)
     metadata = _metadata(report)
+    metadata["approved_by"] = dg.MetadataValue.text(str(approval.get("approved_by", "")))
     metadata["changed_since_evaluation"] = dg.MetadataValue.md("\n".join(f"- {c}" for c in changed) or "none")
     if report.failed:
         raise dg.Failure(f"{len(report.failed)} object(s) failed on the target: "

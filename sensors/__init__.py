@@ -1,7 +1,9 @@
-"""Sensors: approval gates, Kafka lag and run status (added with the workflow, replay and cutover issues)."""
+"""Sensors: the approval gates (automation sensor and auto-approvals); later Kafka lag and run status."""
 
 import dagster as dg
 
-SENSORS: list[dg.SensorDefinition] = []
+from sensors.gates import auto_approvals, migration_gates
 
-__all__ = ["SENSORS"]
+SENSORS: list[dg.SensorDefinition] = [migration_gates, auto_approvals]
+
+__all__ = ["SENSORS", "auto_approvals", "migration_gates"]

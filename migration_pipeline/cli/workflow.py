@@ -1,12 +1,41 @@
-"""``workflow``: drive the migration in Dagster (submit, status, approve, log; added by the workflow issue)."""
+"""``workflow``: configure, submit, follow and approve the migration in Dagster.
+
+With ``--dagster-url`` (or ``$DAGSTER_URL``) the commands speak to that webserver's GraphQL API and its daemon runs
+the phases; without, they run in this process against ``$DAGSTER_HOME``.
+"""
 
 from __future__ import annotations
 
-import typer
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
 
-from migration_pipeline.cli.common import out
+import typer
+from rich.table import Table
+
+from migration_pipeline.cli.common import err, handle_errors, out, print_json, set_debug
+from migration_pipeline.config import active_config_path, load_active, load_file, save_active
+from migration_pipeline.config.store import parse, sample_text
+from migration_pipeline.workflow.driver import Driver, open_driver
+from migration_pipeline.workflow.status import WorkflowStatus
+from workers.common.errors import ConfigurationError, MigrationError
 
 app = typer.Typer(help="Drive the migration workflow in Dagster.", no_args_is_help=True, add_completion=False)
+configure = typer.Typer(help="The workflow file: sample, load, view, edit.", invoke_without_command=True)
+app.add_typer(configure, name="configure")
+
+DagsterUrl = Annotated[str | None, typer.Option("--dagster-url", envvar="DAGSTER_URL",
+                                                help="Dagster webserver (http://host:port); empty: in-process")]
+GATE_NAMES = ("metadata_approval", "backfill_approval")
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    """Drive the migration workflow in Dagster."""
+    set_debug(debug)
 
 
 @app.command()
@@ -15,6 +44,207 @@ def version() -> None:
     from importlib.metadata import version as pkg_version
 
     out.print(pkg_version("migration-assistant"))
+
+
+@configure.callback()
+@handle_errors
+def configure_main(ctx: typer.Context,
+                   load: Annotated[Path | None, typer.Option("--load", help="Validate FILE and make it active")] = None
+                   ) -> None:
+    """Load a workflow file (``--load FILE``), or see the subcommands."""
+    if load is not None:
+        load_file(load)
+        path = save_active(load.read_text())
+        out.print(f"workflow config {load} is now active ({path})")
+    elif ctx.invoked_subcommand is None:
+        out.print(ctx.get_help())
+
+
+@configure.command("sample")
+def configure_sample() -> None:
+    """Print a commented sample workflow file (every key with its default)."""
+    typer.echo(sample_text(), nl=False)
+
+
+@configure.command("view")
+@handle_errors
+def configure_view(json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the active workflow config (validated; secrets are never in it, only their variable names)."""
+    config = load_active()
+    if json_output:
+        print_json(config.model_dump(mode="json"))
+        return
+    typer.echo(active_config_path().read_text(), nl=False)
+    for problem in config.missing_secrets():
+        err.print(f"[yellow]warning:[/] {problem}")
+
+
+@configure.command("edit")
+@handle_errors
+def configure_edit() -> None:
+    """Edit the active config in ``$EDITOR`` (the sample when none is active); saved only when it validates."""
+    path = active_config_path()
+    text = path.read_text() if path.is_file() else sample_text()
+    editor = os.environ.get("EDITOR") or os.environ.get("VISUAL") or "vi"
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as tmp:
+        tmp.write(text)
+    try:
+        while True:
+            if subprocess.call([*editor.split(), tmp.name]) != 0:
+                raise ConfigurationError(f"editor {editor!r} failed; nothing saved")
+            new = Path(tmp.name).read_text()
+            try:
+                parse(new, "edited config")
+            except ConfigurationError as exc:
+                err.print(f"[red]{exc}[/]")
+                if not typer.confirm("Edit again?", default=True):
+                    raise ConfigurationError("not saved: the edited config does not validate") from None
+                continue
+            break
+        out.print(f"saved {save_active(new)}")
+    finally:
+        Path(tmp.name).unlink(missing_ok=True)
+
+
+def _say(message: str) -> None:
+    err.print(f"[dim]workflow:[/] {message}", highlight=False)
+
+
+def _print_status(status: WorkflowStatus) -> None:
+    table = Table(title="migration workflow")
+    for col in ("phase", "state", "detail"):
+        table.add_column(col)
+    colors = {"done": "green", "failed": "red", "rejected": "red", "running": "cyan", "waiting for approval": "yellow"}
+    for phase in status.phases:
+        color = colors.get(phase.state, "white")
+        table.add_row(phase.name, f"[{color}]{phase.state}[/]", phase.detail)
+    out.print(table)
+    s = status.shards
+    out.print(f"shards: {s.get('done', 0)} done, {s.get('failed', 0)} failed, {s.get('running', 0)} running, "
+              f"{s.get('pending', 0)} pending; documents migrated: {status.documents}")
+    if status.failed_shards:
+        out.print(f"failed shards: {', '.join(status.failed_shards)} (`workflow submit` again runs them)")
+    for gate in status.pending_gates:
+        out.print(f"[yellow]waiting for {gate}[/]: workflow approve {gate} --by NAME")
+    for gate in status.rejected_gates:
+        out.print(f"[red]{gate} was rejected[/]: the workflow stops here")
+
+
+def _wait(driver: Driver, poll_s: float = 2.0) -> WorkflowStatus:
+    while True:
+        status = driver.status()
+        if status.finished and not status.running:
+            return status
+        if status.stopped:
+            return status
+        time.sleep(poll_s)
+
+
+def _exit_for(status: WorkflowStatus) -> None:
+    if status.rejected_gates or any(p.state == "failed" for p in status.phases):
+        raise typer.Exit(1)
+    if status.parity and status.parity.get("mismatched"):
+        raise typer.Exit(3)
+
+
+@app.command()
+@handle_errors
+def submit(dagster_url: DagsterUrl = None,
+           wait: Annotated[bool, typer.Option("--wait", help="Return when the workflow finishes or stops")] = False,
+           json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Start the workflow from the active config: snapshot, metadata evaluation, then as far as approvals allow."""
+    driver = open_driver(dagster_url, _say)
+    try:
+        driver.submit()
+    except MigrationError as exc:
+        if dagster_url:
+            raise
+        _say(str(exc))  # in-process: the status below says which phase failed
+    status = _wait(driver) if (wait and dagster_url) else driver.status()
+    if json_output:
+        print_json(status.to_dict())
+    else:
+        _print_status(status)
+    if wait or not dagster_url:
+        _exit_for(status)
+
+
+@app.command()
+@handle_errors
+def status(dagster_url: DagsterUrl = None,
+           live: Annotated[bool, typer.Option("--live", help="Refresh until interrupted")] = False,
+           json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Each phase's state, shards done/failed/running/pending, documents migrated, pending gates."""
+    driver = open_driver(dagster_url, _say)
+    if live:
+        from rich.live import Live
+
+        with Live(console=out, refresh_per_second=1) as view:
+            while True:
+                current = driver.status()
+                table = Table(title=f"migration workflow ({time.strftime('%H:%M:%S')})")
+                for col in ("phase", "state", "detail"):
+                    table.add_column(col)
+                for phase in current.phases:
+                    table.add_row(phase.name, phase.state, phase.detail)
+                view.update(table)
+                time.sleep(2)
+    current = driver.status()
+    if json_output:
+        print_json(current.to_dict())
+    else:
+        _print_status(current)
+
+
+@app.command()
+@handle_errors
+def approve(gate: Annotated[str | None, typer.Argument(help="metadata_approval or backfill_approval")] = None,
+            by: Annotated[str | None, typer.Option("--by", help="Who approves (default: $USER)")] = None,
+            ticket: Annotated[str | None, typer.Option("--ticket", help="Change ticket or reason")] = None,
+            reject: Annotated[bool, typer.Option("--reject", help="Reject instead: the workflow stops")] = False,
+            list_pending: Annotated[bool, typer.Option("--list", help="Show the gates waiting for a decision")] = False,
+            dagster_url: DagsterUrl = None) -> None:
+    """Approve (or reject) a gate; the gated phase then starts."""
+    driver = open_driver(dagster_url, _say)
+    if list_pending or gate is None:
+        pending = driver.status().pending_gates
+        out.print("\n".join(pending) if pending else "no gate is waiting for a decision")
+        return
+    if gate not in GATE_NAMES:
+        raise ConfigurationError(f"unknown gate {gate!r}; gates: {', '.join(GATE_NAMES)}")
+    approver = by or os.environ.get("USER") or "unknown"
+    driver.approve(gate, approver, ticket, "reject" if reject else "approve")
+    if not dagster_url:
+        _print_status(driver.status())
+
+
+@app.command()
+@handle_errors
+def log(dagster_url: DagsterUrl = None,
+        follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines")] = False,
+        limit: Annotated[int, typer.Option(help="Lines of history to show")] = 50) -> None:
+    """The workflow's event log (runs of every phase), newest last."""
+    driver = open_driver(dagster_url, _say)
+    seen: set[str] = set()
+    while True:
+        for line_id, line in driver.log_lines(limit):
+            if line_id not in seen:
+                seen.add(line_id)
+                out.print(line, highlight=False, markup=False)
+        if not follow:
+            return
+        time.sleep(2)
+
+
+@app.command()
+@handle_errors
+def reset(dagster_url: DagsterUrl = None,
+          yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False) -> None:
+    """Forget the workflow's recorded phases and shard partitions (clusters, snapshot and config are kept)."""
+    if not yes and not typer.confirm("Forget every recorded phase of the workflow?", default=False):
+        raise typer.Exit(1)
+    open_driver(dagster_url, _say).reset()
+    out.print("workflow reset: `workflow submit` starts again")
 
 
 if __name__ == "__main__":

@@ -162,6 +162,7 @@ class KubernetesWorkerModel(_Strict):
     cpu: str = "2"
     memory: str = "2Gi"
     service_account: str | None = None
+    secret: str | None = Field(default=None, description="Kubernetes secret holding the password env variables")
 
 
 class BackfillModel(_Strict):

@@ -1,0 +1,101 @@
+"""The document backfill: one run per shard (a worker through Pipes), then a per-index count parity check."""
+
+# No "from __future__ import annotations": Dagster inspects the context annotation at definition time.
+from typing import Any
+
+import dagster as dg
+
+from assets.approvals import gated, require_approval
+from assets.partitions import GROUP, SHARDS
+from migration_pipeline.config import active_config_path
+from resources.shard_worker import ShardWorkerResource, worker_extras
+from resources.workflow import WorkflowResource
+from workers.common.clusters import build_client
+from workers.rfs.options import parse_rename, target_index
+
+DONE = ("completed", "already-completed")
+
+
+def _previous(instance: dg.DagsterInstance, key: str) -> dict[str, Any]:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("shard_backfill"), asset_partitions=[key]), limit=1).records
+    if not records or records[0].asset_materialization is None:
+        return {}
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+@dg.asset(group_name=GROUP, partitions_def=SHARDS, deps=["backfill_approval"], pool="shard_backfill",
+          backfill_policy=dg.BackfillPolicy.multi_run(1), automation_condition=gated("backfill_approval"),
+          kinds={"opensearch", "python"},
+          description="One shard's documents read from the snapshot's Lucene files and bulk-indexed into the target.")
+def shard_backfill(context: dg.AssetExecutionContext, source_snapshot: dict[str, Any], workflow: WorkflowResource,
+                   shard_worker: ShardWorkerResource) -> dg.MaterializeResult:
+    """Backfill the partition's shard, unless it was already done for the same snapshot."""
+    require_approval(context.instance, "backfill_approval", "migrated_metadata")
+    key = context.partition_key
+    if key not in source_snapshot["shard_keys"]:
+        raise dg.Failure(f"shard {key} is not in snapshot {source_snapshot['snapshot']}'s scope")
+    before = _previous(context.instance, key)
+    if before.get("snapshot") == source_snapshot["snapshot"] and before.get("status") in DONE:
+        context.log.info(f"{key}: already backfilled from {source_snapshot['snapshot']}; skipped")
+        return dg.MaterializeResult(metadata={**{k: v for k, v in before.items() if k != "status"},
+                                              "status": dg.MetadataValue.text("already-completed")})
+    config = workflow.load()
+    config.require_secrets()
+    dead_letters = active_config_path().parent / "dead-letters"
+    return shard_worker.run(context, config, worker_extras(config, source_snapshot, dead_letters))
+
+
+def _parity_rows(expected: dict[str, int], actual: dict[str, int | None], names: dict[str, str]) -> str:
+    lines = ["| source index | target index | source | target | match |", "|---|---|---|---|---|"]
+    for index, count in sorted(expected.items()):
+        got = actual.get(index)
+        lines.append(f"| {index} | {names[index]} | {count} | {'—' if got is None else got} | "
+                     f"{'yes' if got == count else 'NO'} |")
+    return "\n".join(lines)
+
+
+@dg.asset(group_name=GROUP, deps=["shard_backfill"], kinds={"opensearch"},
+          automation_condition=(dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.keys("shard_backfill"))
+                                & ~dg.AutomationCondition.any_deps_missing()
+                                & ~dg.AutomationCondition.any_deps_in_progress()
+                                & ~dg.AutomationCondition.in_progress()),
+          description="Per-index document counts on the target against the source's, once every shard is done.")
+def backfill_parity(context: dg.AssetExecutionContext, source_snapshot: dict[str, Any],
+                    workflow: WorkflowResource) -> dg.MaterializeResult[dict[str, Any]]:
+    """Count each backfilled index on the target (after a refresh) and compare with the source's count."""
+    config = workflow.load()
+    rules = tuple(parse_rename(r) for r in config.metadata.rename)
+    expected: dict[str, int] = source_snapshot["source_counts"]
+    names = {index: target_index(index, rules) for index in expected}
+    client = build_client(config.target.connection())
+    actual: dict[str, int | None] = {}
+    for index, target_name in names.items():
+        if client.indices.exists(index=target_name):
+            client.indices.refresh(index=target_name)
+            actual[index] = int(client.count(index=target_name)["count"])
+        else:
+            actual[index] = None
+    mismatched = sorted(i for i in expected if actual.get(i) != expected[i])
+    context.log.info(f"parity: {len(expected) - len(mismatched)}/{len(expected)} indices match")
+    value = {"expected": expected, "actual": actual, "target_names": names, "mismatched": mismatched,
+             "snapshot": source_snapshot["snapshot"]}
+    return dg.MaterializeResult(value=value, metadata={
+        "indices": dg.MetadataValue.int(len(expected)),
+        "mismatched": dg.MetadataValue.json(mismatched),
+        "target_documents": dg.MetadataValue.int(sum(v or 0 for v in actual.values())),
+        "parity": dg.MetadataValue.md(_parity_rows(expected, actual, names)),
+        "snapshot": dg.MetadataValue.text(source_snapshot["snapshot"]),
+    })
+
+
+@dg.asset_check(asset=backfill_parity, blocking=True,
+                description="Every backfilled index holds as many documents on the target as on the source.")
+def doc_counts_match(backfill_parity: dict[str, Any]) -> dg.AssetCheckResult:
+    """Pass when no index differs."""
+    mismatched = backfill_parity["mismatched"]
+    return dg.AssetCheckResult(
+        passed=not mismatched, severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"mismatched": dg.MetadataValue.json(
+            {i: {"source": backfill_parity["expected"][i], "target": backfill_parity["actual"].get(i)}
+             for i in mismatched})})

@@ -1,0 +1,199 @@
+"""The workflow run in this process against ``$DAGSTER_HOME``, with no webserver or daemon.
+
+The daemon's two sensors are stood in for by ``advance``: it makes the approvals the config skips and then asks
+the same automation conditions the ``migration_gates`` sensor evaluates what to run, so both modes follow one rule.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from assets.approvals import AUTO_APPROVER
+from migration_pipeline.config import active_config_path, load_active
+from migration_pipeline.workflow.status import PHASES, AssetFacts, Facts, WorkflowStatus, summarize
+from sensors.gates import approval_run_config, due_auto_approvals
+from workers.common.errors import MigrationError
+
+Say = Callable[[str], None]
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+_GATED_JOBS = {"migrated_metadata": "migrate_metadata", "shard_backfill": "backfill_shards",
+               "backfill_parity": "check_backfill_parity"}
+
+
+class WorkflowError(MigrationError):
+    """A phase of the workflow failed; the message names it."""
+
+
+def _definitions() -> dg.Definitions:
+    from migration_pipeline.definitions import defs
+
+    return defs
+
+
+class LocalWorkflow:
+    """Submit, approve, advance and inspect the workflow in-process."""
+
+    def __init__(self, instance: dg.DagsterInstance, say: Say = print) -> None:
+        self.instance = instance
+        self.say = say
+        self.defs = _definitions()
+
+    @property
+    def _cursor_path(self) -> Path:
+        return active_config_path().parent / "automation.cursor"
+
+    def _execute(self, job: str, *, run_config: dict[str, Any] | None = None, partition_key: str | None = None,
+                 tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+        config: dict[str, Any] = {**_QUIET, **(run_config or {})}
+        result = self.defs.resolve_job_def(job).execute_in_process(
+            instance=self.instance, run_config=config, partition_key=partition_key, tags=tags, raise_on_error=False)
+        if not result.success:
+            failure = next((e for e in result.all_events if e.is_step_failure), None)
+            reason = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data \
+                and failure.step_failure_data.error else "see the run's logs"
+            where = f" [{partition_key}]" if partition_key else ""
+            raise WorkflowError(f"{job}{where} failed (run {result.run_id}): {reason}")
+        return result
+
+    def submit(self) -> None:
+        """Take the snapshot and evaluate the metadata, then go as far as the approvals allow."""
+        config = load_active()
+        config.require_secrets()
+        self.say("prepare: snapshot and metadata evaluation ...")
+        self._execute("prepare_migration")
+        self.advance()
+
+    def approve(self, gate: str, approved_by: str, ticket: str | None = None, decision: str = "approve") -> None:
+        """Record a decision on ``gate`` and continue the workflow."""
+        from jobs import APPROVAL_JOBS
+
+        if gate not in APPROVAL_JOBS:
+            raise WorkflowError(f"unknown gate {gate!r}; gates: {', '.join(APPROVAL_JOBS)}")
+        self._execute(APPROVAL_JOBS[gate].name, run_config=approval_run_config(gate, approved_by, ticket, decision),
+                      tags={"migration/approved_by": approved_by})
+        self.say(f"{gate}: {decision} recorded for {approved_by}")
+        self.advance()
+
+    def _load_cursor(self) -> Any:
+        path = self._cursor_path
+        return dg.deserialize_value(path.read_text()) if path.is_file() else None
+
+    def _save_cursor(self, cursor: Any) -> None:
+        path = self._cursor_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dg.serialize_value(cursor))
+
+    def advance(self) -> None:
+        """Run whatever the approvals and automation conditions allow now, until nothing more is due."""
+        from jobs import APPROVAL_JOBS
+
+        while True:
+            config = load_active()
+            for gate, _ in due_auto_approvals(self.instance, config):
+                self.say(f"{gate}: approved by the workflow config (approvals.skip)")
+                self._execute(APPROVAL_JOBS[gate].name, run_config=approval_run_config(gate, AUTO_APPROVER),
+                              tags={"migration/approved_by": AUTO_APPROVER})
+            result = dg.evaluate_automation_conditions(defs=self.defs, instance=self.instance,
+                                                       cursor=self._load_cursor())
+            self._save_cursor(result.cursor)
+            if not result.total_requested:
+                return
+            for asset, job in _GATED_JOBS.items():
+                key = dg.AssetKey(asset)
+                if asset == "shard_backfill":
+                    partitions = sorted(k for k in result.get_requested_partitions(key) if k)
+                    self._backfill(partitions)
+                elif result.get_num_requested(key):
+                    self.say(f"{asset} ...")
+                    self._execute(job)
+
+    def _backfill(self, partitions: list[str]) -> None:
+        failed: list[str] = []
+        for n, key in enumerate(partitions, 1):
+            try:
+                run = self._execute("backfill_shards", partition_key=key)
+            except WorkflowError as exc:
+                failed.append(key)
+                self.say(f"shard {key} ({n}/{len(partitions)}) FAILED: {exc}")
+                continue
+            meta = _materialization_metadata(run, "shard_backfill")
+            self.say(f"shard {key} ({n}/{len(partitions)}): {meta.get('status')}, "
+                     f"{meta.get('documents')} documents")
+        if failed:
+            raise WorkflowError(f"{len(failed)} shard(s) failed: {', '.join(failed)}; "
+                                "`workflow submit` again runs the missing ones")
+
+    def facts(self) -> Facts:
+        """What the instance records of every phase."""
+        facts = Facts()
+        records = {r.asset_entry.asset_key.to_user_string(): r.asset_entry
+                   for r in self.instance.get_asset_records([dg.AssetKey(p) for p in PHASES])}
+        for name in PHASES:
+            entry = records.get(name)
+            asset = AssetFacts()
+            if entry is not None:
+                mat = entry.last_materialization_record
+                if mat is not None and mat.asset_materialization is not None and name != "shard_backfill":
+                    asset.materialized_at = mat.timestamp
+                    asset.metadata = {k: v.value for k, v in mat.asset_materialization.metadata.items()}
+                run_id = entry.last_planned_materialization_run_id or entry.last_run_id
+                run = self.instance.get_run_by_id(run_id) if run_id else None
+                if run is not None and name != "shard_backfill":
+                    asset.latest_run_id, asset.latest_run_status = run.run_id, run.status.value
+            facts.assets[name] = asset
+        keys = self.instance.get_dynamic_partitions("shards")
+        from assets.partitions import SHARDS
+
+        statuses = self.instance.get_status_by_partition(dg.AssetKey("shard_backfill"), keys, SHARDS) or {}
+        names = {"MATERIALIZED": "done", "FAILED": "failed", "IN_PROGRESS": "running"}
+        for key in keys:
+            status = statuses.get(key)
+            facts.partitions[key] = names.get(status.value, "pending") if status is not None else "pending"
+        for key in keys:
+            records_ = self.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("shard_backfill"), asset_partitions=[key]),
+                limit=1).records
+            if records_ and records_[0].asset_materialization is not None:
+                docs = records_[0].asset_materialization.metadata.get("documents")
+                facts.shard_documents[key] = int(docs.value) if docs is not None else 0  # type: ignore[arg-type]
+        return facts
+
+    def status(self) -> WorkflowStatus:
+        """The workflow's status."""
+        return summarize(self.facts())
+
+    def log_lines(self, limit: int) -> list[tuple[str, str]]:
+        """Recent events of the recent runs, oldest first (debug events left out)."""
+        lines: list[tuple[float, str, str]] = []
+        for run in self.instance.get_runs(limit=10):
+            for n, entry in enumerate(self.instance.all_logs(run.run_id)):
+                level = entry.level if isinstance(entry.level, int) else logging.getLevelName(entry.level)
+                if not isinstance(level, int) or level < logging.INFO or not entry.message:
+                    continue
+                when = datetime.fromtimestamp(entry.timestamp, UTC).strftime("%H:%M:%S")
+                lines.append((entry.timestamp, f"{run.run_id}:{n}",
+                              f"{when} {run.job_name} {entry.step_key or ''} {entry.message}".strip()))
+        lines.sort()
+        return [(i, line) for _, i, line in lines[-limit:]]
+
+    def reset(self) -> None:
+        """Forget the workflow's runs and shard partitions (the clusters and the config are left as they are)."""
+        for key in self.instance.get_dynamic_partitions("shards"):
+            self.instance.delete_dynamic_partition("shards", key)
+        for name in PHASES:
+            self.instance.wipe_assets([dg.AssetKey(name)])
+        self._cursor_path.unlink(missing_ok=True)
+
+
+def _materialization_metadata(run: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    for event in run.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        if mat.asset_key == dg.AssetKey(asset):
+            return {k: v.value for k, v in mat.metadata.items()}
+    return {}

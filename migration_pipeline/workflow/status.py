@@ -1,0 +1,142 @@
+"""The workflow's state as a person reads it: phases, shards, documents, pending gates.
+
+Both drivers (in-process and GraphQL) gather the same facts; ``summarize`` turns them into one status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PHASES = ("source_snapshot", "metadata_evaluation", "metadata_approval", "migrated_metadata", "backfill_approval",
+          "shard_backfill", "backfill_parity")
+GATES = {"metadata_approval": "metadata_evaluation", "backfill_approval": "migrated_metadata"}
+RUNNING = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "MANAGED", "CANCELING"}
+
+
+@dataclass
+class AssetFacts:
+    """What the instance knows of one unpartitioned asset."""
+
+    materialized_at: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    latest_run_status: str | None = None
+    latest_run_id: str | None = None
+
+
+@dataclass
+class Facts:
+    """Everything the status is computed from."""
+
+    assets: dict[str, AssetFacts] = field(default_factory=dict)
+    partitions: dict[str, str] = field(default_factory=dict)  # shard key -> done | failed | running | pending
+    shard_documents: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Phase:
+    """One phase's state."""
+
+    name: str
+    state: str
+    detail: str = ""
+
+
+@dataclass
+class WorkflowStatus:
+    """The whole workflow at a glance."""
+
+    phases: list[Phase]
+    shards: dict[str, int]
+    failed_shards: list[str]
+    documents: int
+    pending_gates: list[str]
+    rejected_gates: list[str]
+    parity: dict[str, Any] | None
+
+    @property
+    def finished(self) -> bool:
+        """True when the parity check ran after every shard was done."""
+        return self.phase("backfill_parity").state == "done"
+
+    @property
+    def stopped(self) -> bool:
+        """True when nothing will move without a person: a gate is pending or rejected, or a phase failed."""
+        return bool(self.pending_gates or self.rejected_gates
+                    or any(p.state == "failed" for p in self.phases)) and not self.running
+
+    @property
+    def running(self) -> bool:
+        """True while a phase runs."""
+        return any(p.state == "running" for p in self.phases)
+
+    def phase(self, name: str) -> Phase:
+        """The phase of that name."""
+        return next(p for p in self.phases if p.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (``--json``)."""
+        return {**asdict(self), "finished": self.finished}
+
+
+def _asset_state(facts: AssetFacts) -> str:
+    if facts.latest_run_status in RUNNING:
+        return "running"
+    if facts.latest_run_status in ("FAILURE", "CANCELED"):
+        return "failed"
+    return "done" if facts.materialized_at is not None else "pending"
+
+
+def _detail(name: str, facts: AssetFacts) -> str:
+    meta = facts.metadata
+    if name == "source_snapshot" and meta:
+        return f"{meta.get('snapshot')} ({meta.get('shards')} shards)"
+    if name in GATES and meta:
+        return f"{meta.get('decision')} by {meta.get('approved_by')}" + (
+            f" (ticket {meta['ticket']})" if meta.get("ticket") else "")
+    if name == "metadata_evaluation" and meta:
+        return f"{meta.get('objects')} objects, {meta.get('blocked', 0)} blocked"
+    if name == "backfill_parity" and meta:
+        return f"{meta.get('indices')} indices, mismatched: {meta.get('mismatched') or 'none'}"
+    return ""
+
+
+def summarize(facts: Facts) -> WorkflowStatus:
+    """The status from the facts."""
+    phases: list[Phase] = []
+    pending_gates: list[str] = []
+    rejected: list[str] = []
+    shard_counts = {state: 0 for state in ("done", "failed", "running", "pending")}
+    for key_state in facts.partitions.values():
+        shard_counts[key_state] = shard_counts.get(key_state, 0) + 1
+    for name in PHASES:
+        asset = facts.assets.get(name, AssetFacts())
+        if name == "shard_backfill":
+            total = len(facts.partitions)
+            if shard_counts["running"]:
+                state = "running"
+            elif shard_counts["failed"]:
+                state = "failed"
+            elif total and shard_counts["done"] == total:
+                state = "done"
+            else:
+                state = "pending"
+            detail = f"{shard_counts['done']}/{total} shards done"
+            phases.append(Phase(name, state, detail))
+            continue
+        state = _asset_state(asset)
+        if name in GATES and state not in ("running", "failed"):
+            subject = facts.assets.get(GATES[name], AssetFacts())
+            decided = asset.materialized_at
+            if subject.materialized_at is not None and (decided is None or subject.materialized_at > decided):
+                state = "waiting for approval"
+                pending_gates.append(name)
+            elif asset.metadata.get("decision") == "reject":
+                state = "rejected"
+                rejected.append(name)
+        phases.append(Phase(name, state, _detail(name, asset)))
+    parity_meta = facts.assets.get("backfill_parity", AssetFacts()).metadata
+    parity = {"mismatched": parity_meta.get("mismatched"), "target_documents": parity_meta.get("target_documents")} \
+        if parity_meta else None
+    return WorkflowStatus(phases, shard_counts, sorted(k for k, s in facts.partitions.items() if s == "failed"),
+                          sum(facts.shard_documents.values()), pending_gates, rejected, parity)
