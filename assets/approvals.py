@@ -102,6 +102,10 @@ GATES = {"metadata_approval": "metadata_evaluation", "backfill_approval": "migra
 
 
 def gated(gate: str) -> dg.AutomationCondition:
-    """Run when ``gate`` is newly materialized (and not while already running): other parents don't trigger it."""
-    return (dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.keys(gate))
+    """Run once after each new materialization of ``gate``: other parents don't trigger it.
+
+    ``since_last_handled`` latches the update until the asset is requested, so an approval that lands while the
+    asset is still running (or its partitions are still in a backfill) starts it on a later tick instead of being lost.
+    """
+    return (dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.keys(gate)).since_last_handled()
             & ~dg.AutomationCondition.in_progress())

@@ -43,7 +43,10 @@ def shard_backfill(context: dg.AssetExecutionContext, source_snapshot: dict[str,
     config = workflow.load()
     config.require_secrets()
     dead_letters = active_config_path().parent / "dead-letters"
-    return shard_worker.run(context, config, worker_extras(config, source_snapshot, dead_letters))
+    index, _, shard = key.rpartition(":")
+    # Explicit, not left to the Pipes context: a backfill run carries a one-partition range rather than a key.
+    extras = {**worker_extras(config, source_snapshot, dead_letters), "index": index, "shard": int(shard)}
+    return shard_worker.run(context, config, extras)
 
 
 def _parity_rows(expected: dict[str, int], actual: dict[str, int | None], names: dict[str, str]) -> str:
@@ -56,7 +59,9 @@ def _parity_rows(expected: dict[str, int], actual: dict[str, int | None], names:
 
 
 @dg.asset(group_name=GROUP, deps=["shard_backfill"], kinds={"opensearch"},
+          # Latched: the last shard's update usually lands while its backfill still counts as in progress.
           automation_condition=(dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.keys("shard_backfill"))
+                                .since_last_handled()
                                 & ~dg.AutomationCondition.any_deps_missing()
                                 & ~dg.AutomationCondition.any_deps_in_progress()
                                 & ~dg.AutomationCondition.in_progress()),

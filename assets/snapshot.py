@@ -54,5 +54,6 @@ def source_snapshot(context: dg.AssetExecutionContext,
             "source_documents": dg.MetadataValue.int(sum(prepared.source_counts.values())),
             "counts_taken": dg.MetadataValue.text(prepared.counts_taken),
             "duration_s": dg.MetadataValue.float(prepared.seconds),
+            "config_fingerprint": dg.MetadataValue.text(config.snapshot_fingerprint()),
         },
     )

@@ -24,6 +24,20 @@ err = Console(stderr=True)
 DEBUG_ENV = "MIGRATION_DEBUG"
 
 
+def quiet_dagster_warnings() -> None:
+    """Hide Dagster's beta/preview/deprecation notices from people using the CLIs (they are about Dagster's API)."""
+    import warnings
+
+    import dagster
+
+    for name in ("BetaWarning", "PreviewWarning", "SupersessionWarning"):
+        category = getattr(dagster, name, None)
+        if isinstance(category, type) and issubclass(category, Warning):
+            warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"dagster.*")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+
+
 def set_debug(enabled: bool) -> None:
     """Turn tracebacks on for this process (and the workers it starts)."""
     if enabled:

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from migration_pipeline.cli.common import err, handle_errors, out, print_json, set_debug
+from migration_pipeline.cli.common import err, handle_errors, out, print_json, quiet_dagster_warnings, set_debug
 from migration_pipeline.config import active_config_path, load_active, load_file, save_active
 from migration_pipeline.config.store import parse, sample_text
 from migration_pipeline.workflow.driver import Driver, open_driver
@@ -36,6 +36,7 @@ GATE_NAMES = ("metadata_approval", "backfill_approval")
 def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
     """Drive the migration workflow in Dagster."""
     set_debug(debug)
+    quiet_dagster_warnings()
 
 
 @app.command()
@@ -151,11 +152,18 @@ def _exit_for(status: WorkflowStatus) -> None:
 @handle_errors
 def submit(dagster_url: DagsterUrl = None,
            wait: Annotated[bool, typer.Option("--wait", help="Return when the workflow finishes or stops")] = False,
+           new_snapshot: Annotated[bool, typer.Option("--new-snapshot",
+                                                      help="Take a new snapshot even if the recorded one is current")
+                                   ] = False,
            json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Start the workflow from the active config: snapshot, metadata evaluation, then as far as approvals allow."""
+    """Start the workflow from the active config, or resume it: only what is left runs again.
+
+    A new snapshot is taken when none is recorded, when the snapshot settings changed, or with --new-snapshot;
+    otherwise failed or missing shards run again and the workflow goes on as far as the approvals allow.
+    """
     driver = open_driver(dagster_url, _say)
     try:
-        driver.submit()
+        driver.submit(new_snapshot)
     except MigrationError as exc:
         if dagster_url:
             raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from typing import Annotated, Literal
@@ -206,6 +208,12 @@ class WorkflowConfig(_Strict):
     metadata: MetadataModel = Field(default_factory=MetadataModel)
     backfill: BackfillModel = Field(default_factory=BackfillModel)
     approvals: ApprovalsModel = Field(default_factory=ApprovalsModel)
+
+    def snapshot_fingerprint(self) -> str:
+        """A digest of what decides the snapshot and its shards: when it changes, a new submit takes a new one."""
+        scope = {"snapshot": self.snapshot.model_dump(mode="json"), "source": self.source.endpoint,
+                 "backfill_indices": self.backfill.index_allowlist}
+        return hashlib.sha256(json.dumps(scope, sort_keys=True).encode()).hexdigest()[:16]
 
     def missing_secrets(self) -> list[str]:
         """Environment variables the config names for passwords that are not set, with the key naming each."""

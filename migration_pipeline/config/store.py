@@ -16,12 +16,30 @@ from workers.common.errors import ConfigurationError
 CONFIG_ENV = "MIGRATION_WORKFLOW_CONFIG"
 
 
+# The instance the project makes for itself: no telemetry, and a run queue sized for a small machine (a shard run
+# mostly waits on the target; two at once keep a 2-core target busy without starving it).
+DEFAULT_INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+  pools:
+    granularity: run
+    default_limit: 2
+"""
+
+
 def dagster_home() -> Path:
     """``$DAGSTER_HOME``, else a persistent folder in the project's cache (so the UI shows past runs)."""
     from migration_pipeline.sandbox.paths import cache_root
 
-    home = Path(os.environ.get("DAGSTER_HOME") or cache_root() / "dagster_home")
+    explicit = os.environ.get("DAGSTER_HOME")
+    home = Path(explicit) if explicit else cache_root() / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
+    instance_yaml = home / "dagster.yaml"
+    if not instance_yaml.exists():
+        instance_yaml.write_text(DEFAULT_INSTANCE_YAML)
     return home
 
 

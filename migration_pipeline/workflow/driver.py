@@ -12,8 +12,8 @@ from migration_pipeline.workflow.status import WorkflowStatus
 class Driver(Protocol):
     """What the ``workflow`` commands need."""
 
-    def submit(self) -> None:
-        """Start the workflow."""
+    def submit(self, new_snapshot: bool = False) -> None:
+        """Start the workflow, or resume what is left of it."""
 
     def approve(self, gate: str, approved_by: str, ticket: str | None, decision: str) -> None:
         """Record a decision on a gate."""

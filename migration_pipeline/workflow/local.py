@@ -16,6 +16,7 @@ import dagster as dg
 
 from assets.approvals import AUTO_APPROVER
 from migration_pipeline.config import active_config_path, load_active
+from migration_pipeline.workflow.resume import plan_submit
 from migration_pipeline.workflow.status import PHASES, AssetFacts, Facts, WorkflowStatus, summarize
 from sensors.gates import approval_run_config, due_auto_approvals
 from workers.common.errors import MigrationError
@@ -61,12 +62,18 @@ class LocalWorkflow:
             raise WorkflowError(f"{job}{where} failed (run {result.run_id}): {reason}")
         return result
 
-    def submit(self) -> None:
-        """Take the snapshot and evaluate the metadata, then go as far as the approvals allow."""
+    def submit(self, new_snapshot: bool = False) -> None:
+        """Take the snapshot and evaluate the metadata (or resume what is left), then go as far as approvals allow."""
         config = load_active()
         config.require_secrets()
-        self.say("prepare: snapshot and metadata evaluation ...")
-        self._execute("prepare_migration")
+        plan = plan_submit(self.facts(), config, new_snapshot)
+        if plan.prepare:
+            self.say(f"prepare: snapshot and metadata evaluation ({plan.reason}) ...")
+            self._execute("prepare_migration")
+        else:
+            self.say(f"resume: {plan.reason}")
+            if plan.shards:
+                self._backfill(list(plan.shards))
         self.advance()
 
     def approve(self, gate: str, approved_by: str, ticket: str | None = None, decision: str = "approve") -> None:
@@ -94,24 +101,27 @@ class LocalWorkflow:
         from jobs import APPROVAL_JOBS
 
         while True:
-            config = load_active()
-            for gate, _ in due_auto_approvals(self.instance, config):
-                self.say(f"{gate}: approved by the workflow config (approvals.skip)")
-                self._execute(APPROVAL_JOBS[gate].name, run_config=approval_run_config(gate, AUTO_APPROVER),
-                              tags={"migration/approved_by": AUTO_APPROVER})
+            # Evaluate first: the first evaluation is the baseline "updated" is measured from, so it must come
+            # before the approvals it is meant to notice.
             result = dg.evaluate_automation_conditions(defs=self.defs, instance=self.instance,
                                                        cursor=self._load_cursor())
             self._save_cursor(result.cursor)
-            if not result.total_requested:
-                return
             for asset, job in _GATED_JOBS.items():
                 key = dg.AssetKey(asset)
                 if asset == "shard_backfill":
                     partitions = sorted(k for k in result.get_requested_partitions(key) if k)
-                    self._backfill(partitions)
+                    if partitions:
+                        self._backfill(partitions)
                 elif result.get_num_requested(key):
                     self.say(f"{asset} ...")
                     self._execute(job)
+            due = due_auto_approvals(self.instance, load_active())
+            for gate, _ in due:
+                self.say(f"{gate}: approved by the workflow config (approvals.skip)")
+                self._execute(APPROVAL_JOBS[gate].name, run_config=approval_run_config(gate, AUTO_APPROVER),
+                              tags={"migration/approved_by": AUTO_APPROVER})
+            if not result.total_requested and not due:
+                return
 
     def _backfill(self, partitions: list[str]) -> None:
         failed: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ from urllib.parse import urlparse
 
 import requests
 
+from migration_pipeline.workflow.resume import plan_submit
 from migration_pipeline.workflow.status import PHASES, AssetFacts, Facts, WorkflowStatus, summarize
 from sensors.gates import approval_run_config
 from workers.common.errors import MigrationError
@@ -43,6 +45,12 @@ _RUNS = """query Runs($limit: Int) { runsOrError(limit: $limit) { ... on Runs { 
 
 _LOGS = """query Logs($runId: ID!) { logsForRun(runId: $runId) { __typename ... on EventConnection { events {
   __typename ... on MessageEvent { message timestamp level stepKey } } } } }"""
+
+_BACKFILL = """mutation Backfill($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
+  ... on PartitionSetNotFoundError { message } ... on InvalidSubsetError { message } } }"""
+
+_RUN = """query Run($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } } }"""
 
 _WIPE = """mutation Wipe($keys: [PartitionsByAssetSelector!]!) { wipeAssets(assetPartitionRanges: $keys) {
   __typename ... on PythonError { message } ... on UnauthorizedError { message } } }"""
@@ -126,10 +134,35 @@ class RemoteWorkflow:
         run_id: str = result["run"]["runId"]
         return run_id
 
-    def submit(self) -> None:
-        """Launch the prepare job; the daemon's sensors take it from there."""
-        run_id = self.launch("prepare_migration")
-        self.say(f"prepare_migration launched (run {run_id})")
+    def submit(self, new_snapshot: bool = False) -> None:
+        """Launch the prepare job (or a backfill of the shards left); the daemon's sensors take it from there."""
+        from migration_pipeline.config import load_active
+
+        plan = plan_submit(self.facts(), load_active(), new_snapshot)
+        if plan.prepare:
+            run_id = self.launch("prepare_migration")
+            self.say(f"prepare_migration launched ({plan.reason}; run {run_id})")
+            self.wait_for_run(run_id)
+            return
+        self.say(f"resume: {plan.reason}")
+        if plan.shards:
+            params = {"assetSelection": [{"path": ["shard_backfill"]}], "partitionNames": list(plan.shards),
+                      "title": f"workflow submit: {len(plan.shards)} shard(s) left"}
+            result = self.query(_BACKFILL, {"params": params})["launchPartitionBackfill"]
+            if result["__typename"] != "LaunchBackfillSuccess":
+                raise DagsterApiError(f"could not launch the shard backfill: {result.get('message')}")
+            self.say(f"backfill {result['backfillId']} launched for {', '.join(plan.shards)}")
+
+    def wait_for_run(self, run_id: str, timeout_s: float = 6 * 3600) -> str:
+        """Poll a run until it ends; returns its status."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            run = self.query(_RUN, {"runId": run_id})["runOrError"]
+            status: str = run.get("status", "")
+            if status in ("SUCCESS", "FAILURE", "CANCELED"):
+                return status
+            time.sleep(1)
+        raise DagsterApiError(f"run {run_id} did not end within {timeout_s:.0f}s")
 
     def approve(self, gate: str, approved_by: str, ticket: str | None, decision: str) -> None:
         """Launch the gate's job with the decision."""
