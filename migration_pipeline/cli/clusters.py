@@ -18,7 +18,7 @@ from migration_pipeline.cli.targets import ROLES, ConfigOption, resolve
 from migration_pipeline.sandbox import manager
 from workers.common.cluster_info import ClusterObservation, observe
 from workers.common.clusters import ClusterConnection, build_client
-from workers.common.connection_check import check
+from workers.common.connection_check import auth_label, check
 from workers.common.errors import ConfigurationError
 
 app = typer.Typer(help="Look at the source and target clusters.", no_args_is_help=True)
@@ -33,7 +33,7 @@ def _say(message: str) -> None:
 @app.command("curl", context_settings={"ignore_unknown_options": True})
 @handle_errors
 def curl(
-    cluster: Annotated[str, typer.Argument(help="source or target")],
+    cluster: Annotated[str, typer.Argument(metavar="source|target", help="Which cluster to send the request to.")],
     args: Annotated[list[str] | None, typer.Argument(
         help="-- PATH[?query] [-X METHOD] [-d BODY|@file|@-] [-H 'Name: value']", show_default=False)] = None,
     method: Annotated[str | None, typer.Option("-X", "--request", help="HTTP method (default GET, POST with -d)")]
@@ -66,7 +66,8 @@ def curl(
     client = clusters.client(cluster)
     if verbose:
         err.print(f"> {request.effective_method} {conn.endpoint}{_slash(request.path)}", highlight=False, markup=False)
-        err.print(f"> ({conn.redacted()})", highlight=False, markup=False)
+        err.print(f"> auth: {auth_label(conn)}; TLS verify {'on' if conn.verify_certs else 'off'}", highlight=False,
+                  markup=False)
         for name, value in shown_headers(request.headers).items():
             err.print(f"> {name}: {value}", highlight=False, markup=False)
     response = send(client, request, where)

@@ -41,7 +41,7 @@ def check(role: str, conn: ClusterConnection) -> ConnectionCheck:
     where = f"{role} cluster {conn.endpoint}"
 
     def result(reachable: bool, error: str | None = None, **found: Any) -> ConnectionCheck:
-        return ConnectionCheck(role, conn.endpoint, _auth_label(conn), conn.verify_certs, reachable, error=error,
+        return ConnectionCheck(role, conn.endpoint, auth_label(conn), conn.verify_certs, reachable, error=error,
                                **found)
 
     try:
@@ -90,7 +90,8 @@ def _reason(exc: TransportError) -> str:
     return str(exc.error)
 
 
-def _auth_label(conn: ClusterConnection) -> str:
+def auth_label(conn: ClusterConnection) -> str:
+    """The auth kind and user, never a secret: ``none``, ``basic (USER, password from $VAR)``, ``sigv4 (...)``."""
     # redacted() would repeat the endpoint and TLS; only the kind and the user are wanted here.
     auth = conn.auth
     if auth.kind == "basic":
