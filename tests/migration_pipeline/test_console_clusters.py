@@ -19,6 +19,7 @@ from migration_pipeline.sandbox import loader
 from migration_pipeline.sandbox.processes import free_port
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
+from tests.workers.metadata.authproxy import basic_auth_proxy
 from tests.workers.rfs.helpers import build_snapshot, options
 from workers.rfs.coordination import WorkCoordinator
 from workers.rfs.worker import run_shard
@@ -244,6 +245,31 @@ def test_secrets_are_never_printed(sandbox: SandboxState, tmp_path: Path, monkey
     assert "> authorization: <redacted>" in verbose
     assert "> auth: basic (operator, password from $CONSOLE_TEST_PASSWORD); TLS verify on" in verbose
     assert "basic (operator, password from $CONSOLE_TEST_PASSWORD)" in runs[1][0].stdout
+
+
+def test_basic_auth_is_applied_and_a_wrong_password_is_a_401(sandbox: SandboxState, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # A proxy that demands basic auth in front of the real target: curl only gets through with the right password.
+    secret = unique("right")
+    monkeypatch.setenv("CONSOLE_TEST_PASSWORD", secret)
+    auth = {"kind": "basic", "username": "operator", "password_env": "CONSOLE_TEST_PASSWORD"}
+    with basic_auth_proxy(sandbox.engines["target"].url, "operator", secret) as proxy:
+        config = write_config(tmp_path, sandbox.engines["source"].url, proxy, auth=auth)
+        monkeypatch.setenv("MIGRATION_WORKFLOW_CONFIG", str(config))
+        index = unique("authed")
+        put = console("clusters", "curl", "target", "-X", "PUT", "--", f"/{index}")
+        assert put.returncode == 0, put.stderr
+        assert OpenSearch(hosts=[sandbox.engines["target"].url]).indices.exists(index=index)
+        assert console("clusters", "connection-check").returncode == 0
+
+        monkeypatch.setenv("CONSOLE_TEST_PASSWORD", "wrong-" + secret)
+        check = console("clusters", "connection-check")
+        assert check.returncode == 1
+        assert f"target cluster {proxy}: 401 unauthorized (check the user and $CONSOLE_TEST_PASSWORD)" in check.stderr
+        denied = console("clusters", "curl", "target", "--", "/")
+        assert denied.returncode == 1 and "HTTP 401" in denied.stderr
+        for text in (check.stdout, check.stderr, denied.stdout, denied.stderr):
+            assert secret not in text
 
 
 # --- backfill status --------------------------------------------------------------------------------------------
