@@ -67,13 +67,16 @@ def server_version(client: OpenSearch) -> ServerVersion:
     return ServerVersion("elasticsearch", number)
 
 
-def observe(client: OpenSearch, where: str) -> ClusterObservation:
-    """Read version, health and per-index ``docs.count`` (top-level documents) from a cluster."""
+def observe(client: OpenSearch, where: str, *, expand_wildcards: str = "open") -> ClusterObservation:
+    """Read version, health and per-index ``docs.count`` (top-level documents) from a cluster.
+
+    ``expand_wildcards="all"`` includes hidden (and closed, counted 0) indices.
+    """
     try:
         version = server_version(client)
         health = client.cluster.health()
-        rows = client.cat.indices(format="json", h="index", params={"expand_wildcards": "open"})
-        counts = _top_level_counts(client) if rows else {}
+        rows = client.cat.indices(format="json", h="index", params={"expand_wildcards": expand_wildcards})
+        counts = _top_level_counts(client, expand_wildcards) if rows else {}
     except ClientConnectionError as exc:
         raise ClusterUnreachableError(f"cannot reach {where}: {exc.info if hasattr(exc, 'info') else exc}") from None
     except TransportError as exc:
@@ -87,12 +90,12 @@ def observe(client: OpenSearch, where: str) -> ClusterObservation:
     )
 
 
-def _top_level_counts(client: OpenSearch) -> dict[str, int]:
+def _top_level_counts(client: OpenSearch, expand_wildcards: str) -> dict[str, int]:
     # _cat/indices counts every Lucene document, nested children included; a search counts what users see.
     resp = client.search(
         index="*",
         body={"size": 0,
               "aggs": {"per_index": {"terms": {"field": "_index", "size": 100000}}}},
-        params={"expand_wildcards": "open", "ignore_unavailable": "true"},
+        params={"expand_wildcards": expand_wildcards, "ignore_unavailable": "true"},
     )
     return {b["key"]: int(b["doc_count"]) for b in resp["aggregations"]["per_index"]["buckets"]}

@@ -1,0 +1,82 @@
+"""The backfill's progress as the coordination index records it: one row per shard, and totals."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from opensearchpy import OpenSearch, helpers
+
+COMPLETED = "completed"
+IN_PROGRESS = "in-progress"
+LEASE_EXPIRED = "lease-expired"
+STATES = (COMPLETED, IN_PROGRESS, LEASE_EXPIRED)
+
+
+@dataclass(frozen=True)
+class ShardStatus:
+    """One shard's recorded work (see coordination.py for the document it comes from)."""
+
+    snapshot: str
+    index: str
+    shard: int
+    state: str
+    docs_written: int
+    bytes_written: int
+    checkpoint: dict[str, Any] | None
+    lease_owner: str | None
+    lease_expires_ms: int
+    attempts: int
+    updated_ms: int | None
+
+
+@dataclass(frozen=True)
+class BackfillStatus:
+    """Every shard recorded in a coordination index (``exists`` is False before the first worker ran)."""
+
+    coordination_index: str
+    exists: bool
+    shards: list[ShardStatus] = field(default_factory=list)
+
+    def totals(self) -> dict[str, int]:
+        """Shards per state, and documents and bytes written over all shards."""
+        counts = {state: sum(1 for s in self.shards if s.state == state) for state in STATES}
+        return {"shards": len(self.shards), **counts,
+                "docs_written": sum(s.docs_written for s in self.shards),
+                "bytes_written": sum(s.bytes_written for s in self.shards)}
+
+
+def shard_state(doc: dict[str, Any], now_ms: int) -> str:
+    """``completed``, ``in-progress`` (a worker's lease runs) or ``lease-expired`` (no live lease: stalled,
+    failed and released, or not yet retried)."""
+    if doc.get("status") == "completed":
+        return COMPLETED
+    if doc.get("lease_owner") and int(doc.get("lease_expires_ms") or 0) > now_ms:
+        return IN_PROGRESS
+    return LEASE_EXPIRED
+
+
+def read_status(client: OpenSearch, coordination_index: str, snapshot: str | None = None,
+                now_ms: int | None = None) -> BackfillStatus:
+    """Read every shard document of ``coordination_index`` (only ``snapshot``'s when given), sorted."""
+    if not client.indices.exists(index=coordination_index):
+        return BackfillStatus(coordination_index, exists=False)
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    query: dict[str, Any] = {"term": {"snapshot": snapshot}} if snapshot else {"match_all": {}}
+    rows = []
+    for hit in helpers.scan(client, index=coordination_index, query={"query": query}, size=1000,
+                            expand_wildcards="all"):
+        doc = hit["_source"]
+        cp = doc.get("checkpoint")
+        rows.append(ShardStatus(
+            snapshot=str(doc.get("snapshot")), index=str(doc.get("index")), shard=int(doc.get("shard") or 0),
+            state=shard_state(doc, now), docs_written=int(doc.get("docs_written") or 0),
+            bytes_written=int(doc.get("bytes_written") or 0),
+            checkpoint={"segment": str(cp["segment"]), "doc": int(cp["doc"])} if cp else None,
+            lease_owner=doc.get("lease_owner") or None, lease_expires_ms=int(doc.get("lease_expires_ms") or 0),
+            attempts=int(doc.get("attempts") or 0),
+            updated_ms=int(doc["updated_ms"]) if doc.get("updated_ms") is not None else None,
+        ))
+    rows.sort(key=lambda s: (s.snapshot, s.index, s.shard))
+    return BackfillStatus(coordination_index, exists=True, shards=rows)
