@@ -90,6 +90,8 @@ def backfill_parity(context: dg.AssetExecutionContext, source_snapshot: dict[str
         "mismatched": dg.MetadataValue.json(mismatched),
         "target_documents": dg.MetadataValue.int(sum(v or 0 for v in actual.values())),
         "parity": dg.MetadataValue.md(_parity_rows(expected, actual, names)),
+        "counts": dg.MetadataValue.json({i: {"source": expected[i], "target": actual.get(i), "target_index": names[i]}
+                                         for i in sorted(expected)}),
         "snapshot": dg.MetadataValue.text(source_snapshot["snapshot"]),
     })
 

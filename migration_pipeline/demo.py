@@ -1,6 +1,7 @@
-"""The README's main job on the embedded default: sandbox, realistic data, snapshot, metadata, backfill, parity.
+"""The README's main job on the embedded default: sandbox, realistic data, then the whole workflow in Dagster.
 
-Each phase calls the same workers the Dagster assets use; the workflow issue moves the whole run into Dagster.
+Gates are approved by the workflow config in the default mode; ``interactive`` starts ``dagster dev`` and leaves
+them to a person in the UI (or ``workflow approve``).
 """
 
 from __future__ import annotations
@@ -9,46 +10,22 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
-from migration_pipeline.sandbox import loader, manager
-from migration_pipeline.sandbox.paths import NAME_ENV, cache_root, sandbox_name
-from workers.common.cluster_info import observe
+from migration_pipeline.config import save_active
+from migration_pipeline.config.sandbox import sandbox_workflow
+from migration_pipeline.config.store import dagster_home
+from migration_pipeline.demo_data import load_demo_data
+from migration_pipeline.sandbox import manager
+from migration_pipeline.sandbox.paths import NAME_ENV, sandbox_name
+from migration_pipeline.workflow.local import LocalWorkflow, WorkflowError
 from workers.common.clusters import ClusterConnection, build_client
-from workers.common.errors import MigrationError
-from workers.metadata.apply import migrate
-from workers.metadata.options import MigrationOptions
-from workers.metadata.plan import evaluate
-from workers.metadata.source import SnapshotLocation, read_source
-from workers.rfs.options import BackfillOptions
-from workers.rfs.worker import run_shard
-from workers.snapshot.blobstore import open_blob_store
-from workers.snapshot.create import create_snapshot, register_fs_repository
 
 REPOSITORY = "migration_demo"
-
-
-@dataclass(frozen=True)
-class DemoDataset:
-    """One index of the demo data."""
-
-    index: str
-    profile: str
-    docs: int
-    shards: int
-    routing: bool
-
-
-def datasets(scale: float) -> list[DemoDataset]:
-    """The demo's indices; ``scale`` multiplies their sizes."""
-    return [
-        DemoDataset("logs-2024.01", "logs", max(1, int(20_000 * scale)), 3, False),
-        DemoDataset("products", "products", max(1, int(5_000 * scale)), 2, True),
-        DemoDataset("orders", "nested", max(1, int(5_000 * scale)), 2, True),
-    ]
+STEPS = ("source_snapshot", "metadata_evaluation", "migrated_metadata", "shard_backfill", "backfill_parity")
 
 
 @dataclass
@@ -58,108 +35,118 @@ class DemoReport:
     source_url: str = ""
     target_url: str = ""
     snapshot: str = ""
-    repo_dir: str = ""
     dagster_home: str = ""
+    dagster_url: str = ""
+    indices: list[str] = field(default_factory=list)
     source_counts: dict[str, int] = field(default_factory=dict)
-    snapshot_indices: list[str] = field(default_factory=list)
-    snapshot_shards: int = 0
+    target_counts: dict[str, int | None] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
-    dagster_run_id: str = ""
-    target_counts: dict[str, int] = field(default_factory=dict)
-    metadata_counts: dict[str, int] = field(default_factory=dict)
+    shards: int = 0
     backfill_docs: int = 0
-    dead_letters: int = 0
+    backfill_docs_per_s: float = 0.0
+    status: dict[str, Any] = field(default_factory=dict)
 
     @property
     def parity(self) -> bool:
-        """True when every snapshotted index has as many documents on the target as on the source."""
-        return all(self.source_counts.get(i) == self.target_counts.get(i) for i in self.snapshot_indices)
+        """True when every migrated index has as many documents on the target as on the source."""
+        return bool(self.indices) and all(self.source_counts.get(i) == self.target_counts.get(i)
+                                          for i in self.indices)
 
 
-def dagster_home() -> Path:
-    """``$DAGSTER_HOME``, else a persistent folder in the cache (so the UI shows the demo's runs)."""
-    home = Path(os.environ.get("DAGSTER_HOME") or cache_root() / "dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+def _phase_times(instance: dg.DagsterInstance, since: float) -> dict[str, float]:
+    """Wall time per phase from the runs' step stats: first step start to last step end."""
+    spans: dict[str, list[float]] = {}
+    for run in instance.get_run_records(dg.RunsFilter(created_after=_utc(since))):
+        for stat in instance.get_run_step_stats(run.dagster_run.run_id):
+            name = stat.step_key.split("[")[0]
+            if name in STEPS and stat.start_time and stat.end_time:
+                span = spans.setdefault(name, [stat.start_time, stat.end_time])
+                span[0], span[1] = min(span[0], stat.start_time), max(span[1], stat.end_time)
+    return {name: round(spans[name][1] - spans[name][0], 1) for name in STEPS if name in spans}
 
 
-def run(scale: float = 1.0, name: str | None = None, say: Callable[[str], None] = print) -> DemoReport:
-    """Start the default sandbox, load the demo data, snapshot the source and observe both in Dagster."""
+def _utc(ts: float) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _clear_target(url: str, indices: list[str]) -> None:
+    """A demo run starts from an empty target (the demo's own sandbox): its indices and coordination state go."""
+    client = build_client(ClusterConnection(url))
+    for name in [*indices, ".migrations_working_state"]:
+        if client.indices.exists(index=name):
+            client.indices.delete(index=name)
+
+
+def run(scale: float = 1.0, name: str | None = None, interactive: bool = False,
+        say: Callable[[str], None] = print) -> DemoReport:
+    """Start the default sandbox, load the demo data and run the workflow in Dagster to the parity check."""
     report = DemoReport()
     name = sandbox_name(name)
+    os.environ[NAME_ENV] = name
 
     began = time.monotonic()
     state = manager.up(manager.UpRequest(), name=name, progress=say)
     source, target = state.engines["source"], state.engines["target"]
     report.source_url, report.target_url = source.url, target.url
-    report.phases["sandbox"] = time.monotonic() - began
+    report.phases["sandbox"] = round(time.monotonic() - began, 1)
 
     began = time.monotonic()
-    client = build_client(ClusterConnection(source.url))
-    present = observe(client, source.url).indices
-    for ds in datasets(scale):
-        if present.get(ds.index) == ds.docs:
-            say(f"data: {ds.index} already holds {ds.docs} documents")
-            continue
-        if ds.index in present:
-            client.indices.delete(index=ds.index)
-        result = loader.load(source.url, ds.index, ds.docs, profile_name=ds.profile, shards=ds.shards,
-                             routing=ds.routing, seed=42)
-        say(f"data: loaded {result.docs} {ds.profile} documents into {ds.index} ({result.docs_per_s:.0f} docs/s)")
-    report.phases["load"] = time.monotonic() - began
+    datasets = load_demo_data(source.url, scale, say)
+    report.indices = [d.index for d in datasets]
+    report.phases["load"] = round(time.monotonic() - began, 1)
+    _clear_target(target.url, report.indices)
 
-    began = time.monotonic()
-    report.repo_dir = str(Path(source.repo_path) / REPOSITORY)
-    register_fs_repository(client, REPOSITORY, report.repo_dir)
-    report.snapshot = "demo-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    snap = create_snapshot(client, REPOSITORY, report.snapshot, indices=",".join(d.index for d in datasets(scale)))
-    report.snapshot_indices, report.snapshot_shards = snap.indices, snap.shards_total
-    say(f"snapshot: {REPOSITORY}/{report.snapshot} {snap.state} ({snap.shards_total} shards) in {report.repo_dir}")
-    report.phases["snapshot"] = time.monotonic() - began
-
-    began = time.monotonic()
-    target_conn = ClusterConnection(target.url)
-    found = read_source(snapshot=SnapshotLocation(Path(report.repo_dir).as_uri(), report.snapshot))
-    plan = evaluate(found, build_client(target_conn), target.url,
-                    MigrationOptions.build(index_allowlist=[d.index for d in datasets(scale)]))
-    if plan.blocked:
-        raise MigrationError("metadata evaluation blocked: " + "; ".join(
-            f"{r.kind} {r.name}: {', '.join(r.blockers)}" for r in plan.blocked))
-    migrated = migrate(plan, build_client(target_conn), target.url)
-    if migrated.failed:
-        raise MigrationError("metadata migration failed: "
-                             + "; ".join(f"{r.name}: {r.reason}" for r in migrated.failed))
-    report.metadata_counts = migrated.counts()
-    say(f"metadata: {', '.join(f'{k} {v}' for k, v in report.metadata_counts.items() if v)}")
-    report.phases["metadata"] = time.monotonic() - began
-
-    began = time.monotonic()
-    store = open_blob_store(report.repo_dir)
-    options = BackfillOptions(target=target_conn, dead_letter=str(cache_root() / "dead-letters"))
-    for ds in datasets(scale):
-        for shard in range(ds.shards):
-            shard_result = run_shard(store, report.snapshot, ds.index, shard, options)
-            report.backfill_docs += shard_result.docs_written
-            report.dead_letters += shard_result.dead_letters
-        say(f"backfill: {ds.index} ({ds.shards} shards) done")
-    target_client = build_client(target_conn)
-    target_client.indices.refresh(index=",".join(report.snapshot_indices))
-    report.target_counts = {i: c for i, c in observe(target_client, target.url).indices.items()
-                            if i in report.snapshot_indices}
-    report.phases["backfill"] = time.monotonic() - began
-
-    began = time.monotonic()
     home = dagster_home()
     report.dagster_home = str(home)
-    os.environ["DAGSTER_HOME"] = str(home)
-    os.environ[NAME_ENV] = name
-    from migration_pipeline.definitions import defs
-
+    config = sandbox_workflow(state, repository=REPOSITORY, create="demo-{timestamp}",
+                              indices=report.indices, skip_approvals=not interactive)
+    save_active(config)
+    say(f"workflow config: {home / 'migration' / 'workflow.yaml'}")
+    started = time.time()
+    began = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        run = defs.resolve_job_def("observe_clusters").execute_in_process(instance=instance, raise_on_error=True,
-                                                                          run_config=quiet)
-        report.dagster_run_id = run.run_id
-    report.source_counts = observe(client, source.url).indices
-    report.phases["dagster"] = time.monotonic() - began
+        workflow = LocalWorkflow(instance, say)
+        workflow.reset()
+        if interactive:
+            _interactive(report, home, say)
+        else:
+            try:
+                workflow.submit(new_snapshot=True)
+            except WorkflowError as exc:
+                say(f"workflow stopped: {exc}")
+        report.phases["workflow"] = round(time.monotonic() - began, 1)
+        report.phases.update(_phase_times(instance, started))
+        status = workflow.status()
+        report.status = status.to_dict()
+        snapshot = workflow.facts().assets["source_snapshot"].metadata
+        report.snapshot = str(snapshot.get("snapshot", ""))
+        report.shards = int(snapshot.get("shards") or 0)
+        report.backfill_docs = status.documents
+        counts = workflow.facts().assets["backfill_parity"].metadata.get("counts") or {}
+    report.source_counts = {i: c["source"] for i, c in counts.items()}
+    report.target_counts = {i: c["target"] for i, c in counts.items()}
+    seconds = report.phases.get("shard_backfill")
+    report.backfill_docs_per_s = round(report.backfill_docs / seconds) if seconds else 0.0
     return report
+
+
+def _interactive(report: DemoReport, home: Path, say: Callable[[str], None]) -> None:
+    """Start ``dagster dev``, submit through it and wait while a person approves the gates."""
+    from migration_pipeline.workflow import devserver
+    from migration_pipeline.workflow.remote import RemoteWorkflow
+
+    server = devserver.start(home)
+    report.dagster_url = server.url
+    say(f"Dagster UI: {server.url} (stop it with: kill -TERM -{server.pid})")
+    remote = RemoteWorkflow(server.url, say)
+    remote.submit(new_snapshot=True)
+    say("approve each gate in the UI (asset → Materialize, fill approved_by) or with: "
+        f".venv/bin/workflow approve GATE --by NAME --dagster-url {server.url}")
+    while True:
+        status = remote.status()
+        if (status.finished and not status.running) or status.rejected_gates \
+                or any(p.state == "failed" for p in status.phases):
+            return
+        time.sleep(3)

@@ -18,8 +18,9 @@ from workers.common.errors import MigrationError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: long lines stay whole when the output goes to a file or a pipe (logs, scripts, CI).
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DEBUG_ENV = "MIGRATION_DEBUG"
 

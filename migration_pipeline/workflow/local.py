@@ -22,7 +22,8 @@ from sensors.gates import approval_run_config, due_auto_approvals
 from workers.common.errors import MigrationError
 
 Say = Callable[[str], None]
-_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The CLI reports a failed step in one line of its own; Dagster's console logger would add the traceback.
+_QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 _GATED_JOBS = {"migrated_metadata": "migrate_metadata", "shard_backfill": "backfill_shards",
                "backfill_parity": "check_backfill_parity"}
 
@@ -106,15 +107,14 @@ class LocalWorkflow:
             result = dg.evaluate_automation_conditions(defs=self.defs, instance=self.instance,
                                                        cursor=self._load_cursor())
             self._save_cursor(result.cursor)
-            for asset, job in _GATED_JOBS.items():
-                key = dg.AssetKey(asset)
-                if asset == "shard_backfill":
-                    partitions = sorted(k for k in result.get_requested_partitions(key) if k)
-                    if partitions:
-                        self._backfill(partitions)
-                elif result.get_num_requested(key):
-                    self.say(f"{asset} ...")
-                    self._execute(job)
+            try:
+                self._run_requested(result)
+            except WorkflowError:
+                # One more evaluation consumes "requested last time"; left pending it would also mask (as already
+                # handled) the next approval, which the next command's first evaluation would see with it.
+                self._save_cursor(dg.evaluate_automation_conditions(
+                    defs=self.defs, instance=self.instance, cursor=self._load_cursor()).cursor)
+                raise
             due = due_auto_approvals(self.instance, load_active())
             for gate, _ in due:
                 self.say(f"{gate}: approved by the workflow config (approvals.skip)")
@@ -122,6 +122,17 @@ class LocalWorkflow:
                               tags={"migration/approved_by": AUTO_APPROVER})
             if not result.total_requested and not due:
                 return
+
+    def _run_requested(self, result: Any) -> None:
+        for asset, job in _GATED_JOBS.items():
+            key = dg.AssetKey(asset)
+            if asset == "shard_backfill":
+                partitions = sorted(k for k in result.get_requested_partitions(key) if k)
+                if partitions:
+                    self._backfill(partitions)
+            elif result.get_num_requested(key):
+                self.say(f"{asset} ...")
+                self._execute(job)
 
     def _backfill(self, partitions: list[str]) -> None:
         failed: list[str] = []
