@@ -107,5 +107,5 @@ def gated(gate: str) -> dg.AutomationCondition:
     ``since_last_handled`` latches the update until the asset is requested, so an approval that lands while the
     asset is still running (or its partitions are still in a backfill) starts it on a later tick instead of being lost.
     """
-    return (dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.keys(gate)).since_last_handled()
+    return (dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.assets(gate)).since_last_handled()
             & ~dg.AutomationCondition.in_progress())

@@ -60,7 +60,7 @@ def _parity_rows(expected: dict[str, int], actual: dict[str, int | None], names:
 
 @dg.asset(group_name=GROUP, deps=["shard_backfill"], kinds={"opensearch"},
           # Latched: the last shard's update usually lands while its backfill still counts as in progress.
-          automation_condition=(dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.keys("shard_backfill"))
+          automation_condition=(dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.assets("shard_backfill"))
                                 .since_last_handled()
                                 & ~dg.AutomationCondition.any_deps_missing()
                                 & ~dg.AutomationCondition.any_deps_in_progress()

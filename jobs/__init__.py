@@ -2,8 +2,6 @@
 
 import dagster as dg
 
-from assets.partitions import SHARDS
-
 observe_clusters = dg.define_asset_job(
     "observe_clusters",
     selection=dg.AssetSelection.assets("source_cluster", "target_cluster"),
@@ -36,7 +34,7 @@ migrate_metadata = dg.define_asset_job(
     description="Create the approved metadata on the target.", tags={"migration/phase": "metadata"})
 
 backfill_shards = dg.define_asset_job(
-    "backfill_shards", selection=dg.AssetSelection.assets("shard_backfill"), partitions_def=SHARDS,
+    "backfill_shards", selection=dg.AssetSelection.assets("shard_backfill"),
     description="Backfill one shard (one run per partition).", tags={"migration/phase": "backfill"})
 
 check_backfill_parity = dg.define_asset_job(

@@ -20,8 +20,9 @@ from migration_pipeline.cli.common import err, handle_errors, out, print_json, q
 from migration_pipeline.config import active_config_path, load_active, load_file, save_active
 from migration_pipeline.config.store import parse, sample_text
 from migration_pipeline.workflow.driver import Driver, open_driver
+from migration_pipeline.workflow.local import WorkflowError
 from migration_pipeline.workflow.status import WorkflowStatus
-from workers.common.errors import ConfigurationError, MigrationError
+from workers.common.errors import ConfigurationError
 
 app = typer.Typer(help="Drive the migration workflow in Dagster.", no_args_is_help=True, add_completion=False)
 configure = typer.Typer(help="The workflow file: sample, load, view, edit.", invoke_without_command=True)
@@ -164,10 +165,8 @@ def submit(dagster_url: DagsterUrl = None,
     driver = open_driver(dagster_url, _say)
     try:
         driver.submit(new_snapshot)
-    except MigrationError as exc:
-        if dagster_url:
-            raise
-        _say(str(exc))  # in-process: the status below says which phase failed
+    except WorkflowError as exc:
+        _say(str(exc))  # a phase failed: the status below says which, and the exit code is 1
     status = _wait(driver) if (wait and dagster_url) else driver.status()
     if json_output:
         print_json(status.to_dict())
