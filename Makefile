@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/migration demo
+	$(BIN)/migration demo $(ARGS)
 
 # pytest exits 5 when no test was collected; that is not a failure of the suite.
 test: install
