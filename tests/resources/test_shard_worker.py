@@ -1,0 +1,45 @@
+"""The shard worker's launch settings: its options as Pipes extras, and the pod it gets on Kubernetes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dagster_k8s.pipes import build_pod_body
+
+from migration_pipeline.config import WorkflowConfig
+from migration_pipeline.config.store import parse, sample_text
+from resources.shard_worker import WORKER_COMMAND, shard_pod_spec, worker_extras
+
+
+def _config(**sections: dict[str, Any]) -> WorkflowConfig:
+    doc = yaml.safe_load(sample_text())
+    for key, value in sections.items():
+        doc[key] = {**doc[key], **value}
+    return parse(yaml.safe_dump(doc), "sample")
+
+
+def test_extras_carry_options_and_the_password_variable_name_only() -> None:
+    config = _config(target={"endpoint": "https://t:9200",
+                             "auth": {"kind": "basic", "username": "u", "password_env": "TARGET_PW"}})
+    snapshot = {"uri": "s3://b/p", "snapshot": "s1", "s3_endpoint": "http://127.0.0.1:9", "s3_region": "eu-west-1"}
+    extras = worker_extras(config, snapshot, Path("/tmp/dl"))
+    assert extras["target_password_env"] == "TARGET_PW" and extras["target_username"] == "u"
+    assert extras["snapshot_repo"] == "s3://b/p" and extras["s3_endpoint"] == "http://127.0.0.1:9"
+    assert extras["dead_letter"] == "/tmp/dl" and extras["max_connections"] == 10
+    assert extras["fixed_concurrency"] is False and extras["no_gzip"] is False
+    assert "password" not in {k for k in extras if k != "target_password_env" and "password" in k}
+
+
+def test_pod_spec_builds_a_never_restarting_pod_with_secrets_from_kubernetes() -> None:
+    kube = _config(backfill={"kubernetes": {"secret": "migration-secrets", "service_account": "migrator"}}
+                   ).backfill.kubernetes
+    spec = shard_pod_spec(kube, ["TARGET_PW"])
+    pod = build_pod_body("shard-logs-0", kube.image, WORKER_COMMAND, {}, {"labels": {"app": "rfs"}}, spec)
+    assert pod.spec.restart_policy == "Never" and pod.spec.service_account_name == "migrator"
+    [container] = pod.spec.containers
+    assert container.image == kube.image and container.command == WORKER_COMMAND
+    assert container.resources.limits == {"cpu": "2", "memory": "2Gi"}
+    [env] = [e for e in container.env if e.name == "TARGET_PW"]
+    assert env.value is None and env.value_from.secret_key_ref.name == "migration-secrets"

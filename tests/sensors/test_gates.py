@@ -1,0 +1,36 @@
+"""The auto-approval sensor against a real instance: a skipped gate is approved once per new evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from migration_pipeline.definitions import defs
+from migration_pipeline.sandbox.state import SandboxState
+from sensors.gates import auto_approvals
+from tests.migration_pipeline.workflow.helpers import build_migration
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def test_auto_approvals_requests_each_skipped_gate_once(sandbox: SandboxState, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    m = build_migration(sandbox, tmp_path, docs=20, skip_approvals=True)
+    monkeypatch.setenv("DAGSTER_HOME", str(m.home))
+    monkeypatch.delenv("MIGRATION_WORKFLOW_CONFIG", raising=False)
+    with dg.DagsterInstance.from_config(str(m.home)) as instance:
+        assert isinstance(auto_approvals(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+        assert defs.resolve_job_def("prepare_migration").execute_in_process(instance=instance,
+                                                                            run_config=QUIET).success
+        result = auto_approvals(dg.build_sensor_context(instance=instance))
+        assert isinstance(result, dg.SensorResult)
+        [request] = result.run_requests or []
+        evaluation = instance.fetch_materializations(dg.AssetKey("metadata_evaluation"), limit=1).records[0]
+        assert request.job_name == "approve_metadata"
+        assert request.run_key == f"metadata_approval:{evaluation.storage_id}"
+        assert defs.resolve_job_def("approve_metadata").execute_in_process(
+            instance=instance, run_config={**QUIET, **request.run_config}).success
+        # Approved: nothing more is due until the evaluation changes.
+        assert isinstance(auto_approvals(dg.build_sensor_context(instance=instance)), dg.SkipReason)
