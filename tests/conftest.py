@@ -24,6 +24,22 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh DAGSTER_HOME for the session: no workflow config a user (or `make demo`) made is picked up."""
+    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "MIGRATION_WORKFLOW_CONFIG", "DAGSTER_URL")}
+    home = tmp_path_factory.mktemp("dagster_home")
+    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ.pop("MIGRATION_WORKFLOW_CONFIG", None)
+    os.environ.pop("DAGSTER_URL", None)
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxState]:
     """The default pair, Kafka and S3, started once for the session under a name of its own."""
