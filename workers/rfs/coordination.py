@@ -7,6 +7,7 @@ One document per (snapshot, index, shard). Writes use optimistic concurrency (``
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,9 @@ class WorkCoordinator:
         self._seq: tuple[int, int] | None = None
         self._doc: dict[str, Any] = {}
         self.last_write = 0.0
+        # Checkpoints are written from a background thread and lease renewals from the pump: the conditional
+        # writes must not race each other (the loser would take its own conflict for a lost lease).
+        self._write_lock = threading.Lock()
 
     def ensure_index(self) -> None:
         """Create the coordination index once (no replicas beyond one; hidden from wildcard searches)."""
@@ -139,6 +143,15 @@ class WorkCoordinator:
         return _work(doc)
 
     def _write(self, doc: dict[str, Any]) -> None:
+        with self._write_lock:
+            self._write_locked(doc)
+
+    def _update(self, changes: dict[str, Any]) -> None:
+        """Write the last written document with ``changes``, composed under the lock (writes come from two threads)."""
+        with self._write_lock:
+            self._write_locked({**self._doc, **changes})
+
+    def _write_locked(self, doc: dict[str, Any]) -> None:
         assert self._seq is not None
         try:
             seq, term = self._seq
@@ -153,27 +166,27 @@ class WorkCoordinator:
     def checkpoint(self, position: ShardPosition, docs_written: int, bytes_written: int) -> None:
         """Record progress (resume point, counts) and renew the lease."""
         now = _now_ms()
-        self._write({**self._doc, "checkpoint": {"segment": position.segment, "doc": position.doc},
-                     "docs_written": docs_written, "bytes_written": bytes_written,
-                     "lease_expires_ms": now + self.lease_ms, "updated_ms": now})
+        self._update({"checkpoint": {"segment": position.segment, "doc": position.doc},
+                      "docs_written": docs_written, "bytes_written": bytes_written,
+                      "lease_expires_ms": now + self.lease_ms, "updated_ms": now})
 
     def renew(self) -> None:
         """Extend the lease without new progress."""
         now = _now_ms()
-        self._write({**self._doc, "lease_expires_ms": now + self.lease_ms, "updated_ms": now})
+        self._update({"lease_expires_ms": now + self.lease_ms, "updated_ms": now})
 
     def complete(self, docs_written: int, bytes_written: int, summary: dict[str, Any]) -> None:
         """Mark the shard done; later runs skip it unless forced."""
         now = _now_ms()
-        self._write({**self._doc, "status": "completed", "lease_owner": None, "lease_expires_ms": 0,
-                     "docs_written": docs_written, "bytes_written": bytes_written, "completed_ms": now,
-                     "updated_ms": now, "summary": summary})
+        self._update({"status": "completed", "lease_owner": None, "lease_expires_ms": 0,
+                      "docs_written": docs_written, "bytes_written": bytes_written, "completed_ms": now,
+                      "updated_ms": now, "summary": summary})
 
     def release(self) -> None:
         """Give the lease up after a failure, so that a retry need not wait for it to expire."""
         # Best effort: if this fails too, the lease simply expires.
         with contextlib.suppress(Exception):
-            self._write({**self._doc, "lease_owner": None, "lease_expires_ms": 0, "updated_ms": _now_ms()})
+            self._update({"lease_owner": None, "lease_expires_ms": 0, "updated_ms": _now_ms()})
 
 
 def _work(doc: dict[str, Any]) -> ShardWork:

@@ -18,6 +18,7 @@ from workers.common.clusters import build_client
 from workers.common.errors import MigrationError
 from workers.documents.reader import ReadSummary, ShardPosition, SnapshotDocument, open_shard
 from workers.rfs.bulk import Batch, BulkItemBuilder, batches
+from workers.rfs.checkpoints import CheckpointWriter
 from workers.rfs.concurrency import AdaptiveLimit
 from workers.rfs.coordination import WorkCoordinator
 from workers.rfs.deadletter import DeadLetterStore, open_dead_letters
@@ -67,8 +68,8 @@ def default_worker_id() -> str:
 class _Checkpointer:
     """Turns out-of-order batch completions into a resume point: after the last batch of the acked prefix."""
 
-    def __init__(self, coordinator: WorkCoordinator, docs: int, nbytes: int) -> None:
-        self.coordinator = coordinator
+    def __init__(self, writer: CheckpointWriter, docs: int, nbytes: int) -> None:
+        self.writer = writer
         self.next_seq = 0
         self.done: dict[int, tuple[Batch, int, int]] = {}
         self.docs = docs
@@ -86,7 +87,7 @@ class _Checkpointer:
             self.next_seq += 1
             advanced = True
         if advanced and self.position is not None:
-            self.coordinator.checkpoint(self.position, self.docs, self.bytes)
+            self.writer.submit(self.position, self.docs, self.bytes)
 
 
 def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: BackfillOptions,
@@ -117,7 +118,8 @@ def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: 
                                  s3_region=s3_region)
         result.dead_letter_location = dead.location
         result.resumed_from = asdict(work.checkpoint) if work.checkpoint else None
-        checkpointer = _Checkpointer(coordinator, work.docs_written, work.bytes_written)
+        writer = CheckpointWriter(coordinator)
+        checkpointer = _Checkpointer(writer, work.docs_written, work.bytes_written)
         counters = Counters()
         total = sum(p.live_count for p in reader.plans)
         progress.start(f"{snapshot}/{index}[{shard}]", total)
@@ -126,8 +128,11 @@ def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: 
         limit = AdaptiveLimit(options.max_connections, adaptive=options.adaptive_concurrency)
         sender = BulkSender(client, options, limit=limit)
         context = {"snapshot": snapshot, "index": index, "shard": shard}
-        _pump(batches(items, options), sender, limit, checkpointer, counters, dead, context, progress, coordinator,
-              options.lease_seconds)
+        try:
+            _pump(batches(items, options), sender, limit, checkpointer, counters, dead, context, progress,
+                  coordinator, options.lease_seconds)
+        finally:
+            writer.close()  # the last resume point is on the target before completion (or a failure) is recorded
         result.concurrency = {"max": limit.maximum, "lowest": limit.lowest, "final": limit.limit, "cuts": limit.cuts}
         dead.close()
         read = reader.summary
