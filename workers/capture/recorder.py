@@ -1,0 +1,84 @@
+"""Turns one connection's events and message bytes into capture records, split to the record size limit."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from workers.capture.kafka_sink import KafkaSink, Ticket
+from workers.capture.records import METADATA_ROOM, Kind, encode
+
+
+class ConnectionRecorder:
+    """The records of one client connection; every one is keyed by the connection id."""
+
+    __slots__ = ("_base", "_key", "conn_id", "part_size", "sink")
+
+    def __init__(self, sink: KafkaSink, node_id: str, conn_id: str, max_record_bytes: int) -> None:
+        self.sink = sink
+        self.conn_id = conn_id
+        self._key = conn_id.encode()
+        self._base: dict[str, Any] = {"node": node_id, "conn": conn_id}
+        self.part_size = max_record_bytes - METADATA_ROOM
+
+    async def opened(self, client: str, listener: str, tls: bool) -> None:
+        """The connection-open event."""
+        meta = {**self._base, "t": time.time_ns(), "client": client, "listener": listener, "tls": tls}
+        await self.sink.produce(self._key, encode(Kind.OPEN, meta), None)
+
+    async def closed(self, reason: str, requests: int) -> None:
+        """The connection-close event."""
+        meta = {**self._base, "t": time.time_ns(), "reason": reason, "requests": requests}
+        await self.sink.produce(self._key, encode(Kind.CLOSE, meta), None)
+
+    def message(self, kind: Kind, seq: int, first: dict[str, Any], ticket: Ticket | None = None) -> MessageRecorder:
+        """A recorder for one request or response; ``first`` goes into the metadata of its first part."""
+        return MessageRecorder(self, kind, seq, first, ticket)
+
+
+class MessageRecorder:
+    """Collects one message's bytes and produces a record each time a part is full, then the last part."""
+
+    __slots__ = ("_buf", "_conn", "_first", "_kind", "_offset", "_part", "seq", "size", "ticket")
+
+    def __init__(self, conn: ConnectionRecorder, kind: Kind, seq: int, first: dict[str, Any],
+                 ticket: Ticket | None) -> None:
+        self._conn = conn
+        self._kind = kind
+        self.seq = seq
+        self._first: dict[str, Any] | None = first
+        self.ticket = ticket
+        self._buf = bytearray()
+        self._part = 0
+        self._offset = 0
+        self.size = 0
+
+    async def add(self, data: bytes) -> None:
+        """Append message bytes; full parts go to Kafka at once, so a large body is never held whole."""
+        self._buf += data
+        self.size += len(data)
+        limit = self._conn.part_size
+        while len(self._buf) > limit:
+            chunk = bytes(self._buf[:limit])
+            del self._buf[:limit]
+            await self._emit(chunk, False, None)
+
+    async def finish(self, last: dict[str, Any] | None = None) -> None:
+        """Produce the last part (``last`` goes into its metadata) and seal the message's ticket."""
+        chunk = bytes(self._buf)
+        self._buf.clear()
+        await self._emit(chunk, True, last)
+        if self.ticket is not None:
+            self.ticket.seal()
+
+    async def _emit(self, chunk: bytes, last: bool, extra: dict[str, Any] | None) -> None:
+        meta: dict[str, Any] = {**self._conn._base, "seq": self.seq, "part": self._part, "offset": self._offset,
+                                "last": last}
+        if self._first is not None:
+            meta.update(self._first)
+            self._first = None
+        if extra:
+            meta.update(extra)
+        self._part += 1
+        self._offset += len(chunk)
+        await self._conn.sink.produce(self._conn._key, encode(self._kind, meta, chunk), self.ticket)
