@@ -142,8 +142,12 @@ class ClientConnection:
                 await self._handle(head, received)
                 if not head.keep_alive:
                     return
-        except (ConnectionError, MalformedHttp) as exc:
-            log.debug("%s: request side ended: %s", self.conn_id, exc)
+        except (OSError, MalformedHttp) as exc:
+            # A request cut short or malformed inside its body: the source holds a partial request, and
+            # closing its connection makes the response side answer 502 and end.
+            log.info("%s: request side ended: %s", self.conn_id, exc)
+            if self.upstream is not None:
+                self.upstream.close()
         finally:
             self.queue.put_nowait(None)
 
