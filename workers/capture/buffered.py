@@ -54,6 +54,8 @@ class BufferedStream:
                     del self.buf[:2]
             end = self.buf.find(HEAD_END, searched)
             if end >= 0:
+                if end > limit:
+                    raise HeadTooLarge(f"head larger than {limit} bytes")
                 return self.take(end + len(HEAD_END))
             if len(self.buf) > limit:
                 raise HeadTooLarge(f"head larger than {limit} bytes")

@@ -38,6 +38,8 @@ class _Collector:
     url: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     complete: bool = False
+    keep_alive: bool = True
+    parser: httptools.HttpRequestParser | httptools.HttpResponseParser | None = None
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -47,6 +49,9 @@ class _Collector:
 
     def on_headers_complete(self) -> None:
         self.complete = True
+        # Asked here: once llhttp completes a bodiless message it resets the flags for the next one.
+        if self.parser is not None:
+            self.keep_alive = self.parser.should_keep_alive()
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ def _body_framing(headers: list[tuple[bytes, bytes]], default: Framing) -> tuple
 def parse_request_head(raw: bytes) -> RequestHead:
     """The request head in ``raw`` (which ends with an empty line)."""
     collector = _Collector()
-    parser = httptools.HttpRequestParser(collector)
+    parser = collector.parser = httptools.HttpRequestParser(collector)
     try:
         parser.feed_data(raw)
     except httptools.HttpParserUpgrade:
@@ -119,13 +124,13 @@ def parse_request_head(raw: bytes) -> RequestHead:
         raise MalformedHttp("a request body must be chunked or have a Content-Length")
     expect = any(n.lower() == b"expect" and v.strip().lower() == b"100-continue" for n, v in collector.headers)
     return RequestHead(raw, parser.get_method().decode("latin-1"), collector.url, collector.headers,
-                       parser.should_keep_alive(), framing, length, expect)
+                       collector.keep_alive, framing, length, expect)
 
 
 def parse_response_head(raw: bytes, request_method: str) -> ResponseHead:
     """The response head in ``raw``; the request's method decides whether a body follows (HEAD)."""
     collector = _Collector()
-    parser = httptools.HttpResponseParser(collector)
+    parser = collector.parser = httptools.HttpResponseParser(collector)
     try:
         parser.feed_data(raw)
     except httptools.HttpParserUpgrade:
@@ -139,7 +144,7 @@ def parse_response_head(raw: bytes, request_method: str) -> ResponseHead:
     # RFC 9112 6.3: these responses never have a body, whatever their headers say.
     if request_method == "HEAD" or 100 <= status < 200 or status in (204, 304):
         framing, length = Framing.NONE, 0
-    return ResponseHead(raw, status, parser.should_keep_alive() and framing is not Framing.UNTIL_CLOSE,
+    return ResponseHead(raw, status, collector.keep_alive and framing is not Framing.UNTIL_CLOSE,
                         framing, length)
 
 

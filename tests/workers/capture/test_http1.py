@@ -70,3 +70,9 @@ def test_response_heads() -> None:
     assert parse_response_head(b"HTTP/1.1 100 Continue\r\n\r\n", "POST").interim
     until = parse_response_head(b"HTTP/1.1 200 OK\r\n\r\n", "GET")
     assert until.framing is Framing.UNTIL_CLOSE and not until.keep_alive
+
+
+def test_connection_close_is_seen_on_bodiless_messages() -> None:
+    assert not parse_request_head(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive
+    assert parse_request_head(b"GET / HTTP/1.1\r\n\r\n").keep_alive
+    assert not parse_response_head(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n", "GET").keep_alive
