@@ -93,10 +93,13 @@ def test_tls_termination_verified_destination_and_client_certificates(
     front = start_proxy(source, None, "unused", tls=TlsOptions(str(pki.server_cert), str(pki.server_key),
                                                                client_ca_file=str(pki.ca)))
     https = f"https://127.0.0.1:{front.server.port}"
-    client_tls = {"destination_client_cert": str(pki.client_cert), "destination_client_key": str(pki.client_key)}
-    verified = start_proxy(https, None, "unused", tls=TlsOptions(destination_ca_file=str(pki.ca), **client_tls))
-    unverified = start_proxy(https, None, "unused", tls=TlsOptions(**client_tls))
-    insecure = start_proxy(https, None, "unused", tls=TlsOptions(insecure_destination=True, **client_tls))
+    cert, key = str(pki.client_cert), str(pki.client_key)
+    verified = start_proxy(https, None, "unused", tls=TlsOptions(
+        destination_ca_file=str(pki.ca), destination_client_cert=cert, destination_client_key=key))
+    unverified = start_proxy(https, None, "unused", tls=TlsOptions(
+        destination_client_cert=cert, destination_client_key=key))
+    insecure = start_proxy(https, None, "unused", tls=TlsOptions(
+        insecure_destination=True, destination_client_cert=cert, destination_client_key=key))
     no_client_cert = start_proxy(https, None, "unused", tls=TlsOptions(destination_ca_file=str(pki.ca)))
 
     def status(proxy: RunningProxy) -> int:
