@@ -226,8 +226,14 @@ class ClientConnection:
         recorder, writer = txn.recorder, upstream.writer
         if recorder:
             await recorder.add(head.raw)
-        held: bytes | None = first
         framer = BodyFramer(head.framing, head.length)
+        held: bytes | None = None
+        if framer.done and txn.hold:
+            held = first  # the head is the whole request
+        else:
+            # Sent at once even with a body to come: a client that sent Expect: 100-continue waits for the
+            # source's 100 before sending the body.
+            writer.write(first)
         size = len(head.raw)
         while not framer.done:
             if not self.client.buf and not await self.client.fill():
@@ -241,9 +247,12 @@ class ClientConnection:
             size += n
             if recorder:
                 await recorder.add(piece)
-            if held is not None:
-                writer.write(held)
-            held = piece
+            if txn.hold:
+                if held is not None:
+                    writer.write(held)
+                held = piece
+            else:
+                writer.write(piece)
             await self._drain_upstream(writer)
         self.server.metrics.request_bytes.inc(size)
         if recorder:
@@ -254,7 +263,7 @@ class ClientConnection:
             return
         if held is not None:
             writer.write(held)
-        await self._drain_upstream(writer)
+            await self._drain_upstream(writer)
         txn.forwarded_ns = time.time_ns()
 
     @staticmethod
@@ -293,11 +302,6 @@ class ClientConnection:
                 return "closed after response"
 
     async def _answer(self, txn: Transaction) -> bool:
-        metrics = self.server.metrics
-        if txn.hold and txn.ticket is not None and txn.ticket.future is not None and not await txn.ticket.future:
-            metrics.rejected.labels(txn.method).inc()
-            log.warning("%s: write refused with 503: Kafka did not acknowledge its capture", self.conn_id)
-            txn.local = UNAVAILABLE
         if txn.local is not None:
             await self._send(txn.local, int(txn.local[9:12]))
             return b"Connection: close" not in txn.local
@@ -334,9 +338,16 @@ class ClientConnection:
                 if recorder:
                     await recorder.add(raw)
         except (ConnectionError, MalformedHttp, OSError) as exc:
-            log.warning("%s: destination failed before responding: %s", self.conn_id, exc)
             upstream.close()
             metrics = self.server.metrics
+            future = txn.ticket.future if txn.ticket is not None else None
+            if txn.hold and future is not None and future.done() and not future.result():
+                # The request side held the request's last bytes back and closed the source's connection.
+                metrics.rejected.labels(txn.method).inc()
+                log.warning("%s: write refused with 503: Kafka did not acknowledge its capture", self.conn_id)
+                await self._send(UNAVAILABLE, 503)
+                return True
+            log.warning("%s: destination failed before responding: %s", self.conn_id, exc)
             metrics.upstream_errors.inc()
             await self._send(BAD_GATEWAY_CLOSE, 502)
             if recorder:

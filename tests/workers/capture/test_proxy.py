@@ -272,3 +272,22 @@ def test_graceful_shutdown_drains_in_flight_requests(sandbox: SandboxState, star
         socket.create_connection(("127.0.0.1", proxy.server.port), timeout=2).sendall(b"GET / HTTP/1.1\r\n\r\n")
     txns = transactions(brokers(sandbox), topic)
     assert [t.status for t in txns] == [408]
+
+
+@pytest.mark.parametrize("mode", ["forward", "reject"])
+def test_expect_100_continue_passes_at_once(sandbox: SandboxState, start_proxy: StartProxy, mode: str) -> None:
+    topic = create_topic(brokers(sandbox))
+    proxy = start_proxy(source_url(sandbox), brokers(sandbox), topic, on_capture_failure=mode)
+    index = unique("expect")
+    with socket.create_connection(("127.0.0.1", proxy.server.port), timeout=10) as sock:
+        sock.sendall(f"PUT /{index}/_doc/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 7\r\nExpect: 100-continue\r\n\r\n".encode())
+        sock.settimeout(0.5)  # curl gives up waiting after 1 s; the 100 must come from the source before that
+        assert sock.recv(1000) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.settimeout(10)
+        sock.sendall(b'{"a":1}')
+        answer = sock.recv(1 << 16)
+    assert answer.startswith(b"HTTP/1.1 201 Created")
+    proxy.stop()
+    (txn,) = transactions(brokers(sandbox), topic)
+    assert txn.response == b"HTTP/1.1 100 Continue\r\n\r\n" + answer and txn.status == 201
