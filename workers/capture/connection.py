@@ -228,18 +228,28 @@ class ClientConnection:
             await recorder.add(head.raw)
         framer = BodyFramer(head.framing, head.length)
         held: bytes | None = None
+        prefix: bytes | None = None
         if framer.done and txn.hold:
             held = first  # the head is the whole request
+        elif self.client.buf and not framer.done and not txn.hold:
+            prefix = first  # body bytes are already here: head and body go out in one write
         else:
             # Sent at once even with a body to come: a client that sent Expect: 100-continue waits for the
             # source's 100 before sending the body.
             writer.write(first)
         size = len(head.raw)
         while not framer.done:
-            if not self.client.buf and not await self.client.fill():
-                raise ConnectionError("client closed the connection inside a request body")
+            if not self.client.buf:
+                if prefix is not None:
+                    writer.write(prefix)
+                    prefix = None
+                if not await self.client.fill():
+                    raise ConnectionError("client closed the connection inside a request body")
             n = framer.feed(self.client.buf)
             if n == 0:
+                if prefix is not None:
+                    writer.write(prefix)
+                    prefix = None
                 if not framer.done and not await self.client.fill():
                     raise ConnectionError("client closed the connection inside a request body")
                 continue
@@ -251,6 +261,9 @@ class ClientConnection:
                 if held is not None:
                     writer.write(held)
                 held = piece
+            elif prefix is not None:
+                writer.write(prefix + piece)
+                prefix = None
             else:
                 writer.write(piece)
             await self._drain_upstream(writer)
@@ -359,31 +372,42 @@ class ClientConnection:
             began = time.perf_counter()
             await txn.ticket.future
             self.server.metrics.ack_wait.observe(time.perf_counter() - began)
-        self.writer.write(raw)
         sent += len(raw)
         if recorder:
             await recorder.add(raw)
+        # The head waits for the first body bytes when they are already here, to leave in one write.
+        prefix: bytes | None = raw
         framer = BodyFramer(head.framing, head.length)
         while not framer.done:
-            if not stream.buf and not await stream.fill():
-                if framer.finish_at_eof():
-                    break
-                # The response is cut short: the client must see the connection end, not a silent truncation.
-                upstream.close()
-                await self.writer.drain()
-                return False
+            if not stream.buf:
+                if prefix is not None:
+                    self.writer.write(prefix)
+                    prefix = None
+                if not await stream.fill():
+                    if framer.finish_at_eof():
+                        break
+                    # The response is cut short: the client must see the connection end, not a truncation.
+                    upstream.close()
+                    await self.writer.drain()
+                    return False
             n = framer.feed(stream.buf)
             if n == 0:
+                if prefix is not None:
+                    self.writer.write(prefix)
+                    prefix = None
                 if not framer.done and not await stream.fill() and not framer.finish_at_eof():
                     upstream.close()
                     return False
                 continue
             piece = stream.take(n)
-            self.writer.write(piece)
+            self.writer.write(prefix + piece if prefix is not None else piece)
+            prefix = None
             sent += n
             if recorder:
                 await recorder.add(piece)
             await self.writer.drain()
+        if prefix is not None:
+            self.writer.write(prefix)
         await self.writer.drain()
         metrics = self.server.metrics
         metrics.response_bytes.inc(sent)

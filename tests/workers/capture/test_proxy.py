@@ -245,11 +245,11 @@ def test_suppression_rules_and_added_header(sandbox: SandboxState, start_proxy: 
             # Elasticsearch echoes X-Opaque-Id: the added header reached the source.
             assert response.headers["X-Opaque-Id"] == "via-capture-proxy"
     proxy.stop()
-    captured = [(t.method, t.target) for t in transactions(brokers(sandbox), topic)]
-    assert sorted(captured) == [("GET", "/"), ("GET", "/?human=true"), ("GET", "/_nodes")]
+    txns = transactions(brokers(sandbox), topic)
+    assert sorted((t.method, t.target) for t in txns) == [("GET", "/"), ("GET", "/?human=true"), ("GET", "/_nodes")]
     assert proxy.metric("capture_proxy_suppressed_requests_total") == 3
     # The capture holds the client's request as sent, without the added header.
-    assert all(b"X-Opaque-Id" not in t.request for t in transactions(brokers(sandbox), topic))
+    assert all(b"X-Opaque-Id" not in t.request for t in txns)
 
 
 def test_graceful_shutdown_drains_in_flight_requests(sandbox: SandboxState, start_proxy: StartProxy) -> None:
