@@ -197,7 +197,7 @@ class ClientConnection:
                 txn.ticket.on_done(lambda ok: None if ok else self._uncaptured(method))
             txn.recorder = self.recorder.message(
                 Kind.REQUEST, txn.seq, {"received": received, "method": head.method,
-                                        "target": head.target.decode("latin-1")}, txn.ticket)
+                                        "target": head.target.decode("latin-1")}, txn.ticket, defer=not mutating)
         await self.queue.put(txn)
         await self._forward(txn, head, upstream)
 
@@ -311,6 +311,8 @@ class ClientConnection:
             finally:
                 self.pending -= 1
                 self.server.metrics.in_flight.dec()
+                if txn.recorder is not None and txn.recorder.deferred:
+                    await txn.recorder.flush()  # its response was not recorded: the request still is
             if not keep:
                 return "closed after response"
 
@@ -366,7 +368,7 @@ class ClientConnection:
             if recorder:
                 await recorder.add(BAD_GATEWAY_CLOSE)
                 await recorder.finish(self._timestamps(txn, started, 502, sent + len(BAD_GATEWAY_CLOSE),
-                                                       error=str(exc) or exc.__class__.__name__))
+                                                       error=str(exc) or exc.__class__.__name__), txn.recorder)
             return False
         if txn.wait_for_ack and txn.ticket is not None and txn.ticket.future is not None:
             began = time.perf_counter()
@@ -413,7 +415,7 @@ class ClientConnection:
         metrics.response_bytes.inc(sent)
         metrics.responses.labels(f"{head.status // 100}xx").inc()
         if recorder:
-            await recorder.finish(self._timestamps(txn, started, head.status, sent))
+            await recorder.finish(self._timestamps(txn, started, head.status, sent), txn.recorder)
         if not head.keep_alive:
             upstream.close()
             return False

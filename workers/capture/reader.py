@@ -93,6 +93,11 @@ class Reassembler:
                                            meta.get("requests", 0)))
             return events
         key = (str(meta["conn"]), int(meta["seq"]))
+        if record.kind is Kind.TRANSACTION:
+            split = int(meta["request_bytes"])
+            whole = _Pending(_Message(bytearray(record.payload[:split]), meta, meta),
+                             _Message(bytearray(record.payload[split:]), meta, meta))
+            return [self._emit(key, whole)]
         pending = self._pending.setdefault(key, _Pending())
         attr = "request" if record.kind is Kind.REQUEST else "response"
         message: _Message | None = getattr(pending, attr)

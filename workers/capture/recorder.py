@@ -31,18 +31,24 @@ class ConnectionRecorder:
         meta = {**self._base, "t": time.time_ns(), "reason": reason, "requests": requests}
         await self.sink.produce(self._key, encode(Kind.CLOSE, meta), None)
 
-    def message(self, kind: Kind, seq: int, first: dict[str, Any], ticket: Ticket | None = None) -> MessageRecorder:
-        """A recorder for one request or response; ``first`` goes into the metadata of its first part."""
-        return MessageRecorder(self, kind, seq, first, ticket)
+    def message(self, kind: Kind, seq: int, first: dict[str, Any], ticket: Ticket | None = None,
+                defer: bool = False) -> MessageRecorder:
+        """A recorder for one request or response; ``first`` goes into the metadata of its first part.
+
+        With ``defer``, a request that fits in one record waits for its response, so that a small read costs one
+        Kafka record (kind TRANSACTION) instead of two.
+        """
+        return MessageRecorder(self, kind, seq, first, ticket, defer)
 
 
 class MessageRecorder:
     """Collects one message's bytes and produces a record each time a part is full, then the last part."""
 
-    __slots__ = ("_buf", "_conn", "_first", "_kind", "_offset", "_part", "seq", "size", "ticket")
+    __slots__ = ("_buf", "_conn", "_defer", "_first", "_kind", "_offset", "_part", "deferred", "seq", "size",
+                 "ticket")
 
     def __init__(self, conn: ConnectionRecorder, kind: Kind, seq: int, first: dict[str, Any],
-                 ticket: Ticket | None) -> None:
+                 ticket: Ticket | None, defer: bool = False) -> None:
         self._conn = conn
         self._kind = kind
         self.seq = seq
@@ -51,6 +57,9 @@ class MessageRecorder:
         self._buf = bytearray()
         self._part = 0
         self._offset = 0
+        self._defer = defer
+        # True while a finished message waits to be combined with its response (see ``message``).
+        self.deferred = False
         self.size = 0
 
     async def add(self, data: bytes) -> None:
@@ -63,11 +72,42 @@ class MessageRecorder:
             del self._buf[:limit]
             await self._emit(chunk, False, None)
 
-    async def finish(self, last: dict[str, Any] | None = None) -> None:
-        """Produce the last part (``last`` goes into its metadata) and seal the message's ticket."""
+    async def finish(self, last: dict[str, Any] | None = None, request: MessageRecorder | None = None) -> None:
+        """Produce the last part (``last`` goes into its metadata) and seal the message's ticket.
+
+        For a response, ``request`` is its request's recorder: a deferred request is combined with the response
+        into one TRANSACTION record when both fit, else produced first.
+        """
+        if self._defer and self._part == 0:
+            self.deferred = True
+            return
+        if request is not None and request.deferred:
+            room = self._conn.part_size
+            if self._part == 0 and len(request._buf) + len(self._buf) <= room:
+                await request._combine(self._buf, last or {})
+                self._buf.clear()
+                return
+            await request.flush()
         chunk = bytes(self._buf)
         self._buf.clear()
         await self._emit(chunk, True, last)
+        if self.ticket is not None:
+            self.ticket.seal()
+
+    async def flush(self) -> None:
+        """Produce a deferred message on its own (its response will not come, or does not fit with it)."""
+        if self.deferred:
+            self.deferred = False
+            self._defer = False
+            await self.finish()
+
+    async def _combine(self, response: bytearray, last: dict[str, Any]) -> None:
+        meta: dict[str, Any] = {**self._conn._base, "seq": self.seq, **(self._first or {}), **last}
+        self._first = None
+        self.deferred = False
+        value = encode(Kind.TRANSACTION, meta, bytes(self._buf) + bytes(response))
+        self._buf.clear()
+        await self._conn.sink.produce(self._conn._key, value, self.ticket)
         if self.ticket is not None:
             self.ticket.seal()
 

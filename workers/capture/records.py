@@ -26,6 +26,8 @@ class Kind(IntEnum):
     REQUEST = 2
     RESPONSE = 3
     CLOSE = 4
+    # A small read: request and response in one record (payload: request bytes, then response bytes).
+    TRANSACTION = 5
 
 
 class RecordFormatError(MigrationError):

@@ -8,6 +8,7 @@ import re
 import socket
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,8 @@ from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
 from tests.workers.capture.conftest import RunningProxy, create_topic, events, transactions
 from workers.capture.options import Suppression, parse_added_header
-from workers.capture.reader import ConnectionClosed, ConnectionOpened, Transaction
+from workers.capture.reader import ConnectionClosed, ConnectionOpened, Transaction, read_topic
+from workers.capture.records import Kind
 
 StartProxy = Callable[..., RunningProxy]
 
@@ -250,6 +252,9 @@ def test_suppression_rules_and_added_header(sandbox: SandboxState, start_proxy: 
     assert proxy.metric("capture_proxy_suppressed_requests_total") == 3
     # The capture holds the client's request as sent, without the added header.
     assert all(b"X-Opaque-Id" not in t.request for t in txns)
+    # Each small read is one record; the rest are connection events.
+    kinds = Counter(r.kind for r in read_topic(brokers(sandbox), topic))
+    assert kinds[Kind.TRANSACTION] == 3 and kinds[Kind.REQUEST] == kinds[Kind.RESPONSE] == 0
 
 
 def test_graceful_shutdown_drains_in_flight_requests(sandbox: SandboxState, start_proxy: StartProxy) -> None:

@@ -68,3 +68,14 @@ def test_a_request_without_response_is_emitted_at_close() -> None:
     req = parts(Kind.REQUEST, 1, b"GET / HTTP/1.1\r\n\r\n", 1000, {"method": "GET"}, {})
     out = list(reassemble([*req, record(Kind.CLOSE, t=1, reason="client gone", requests=1)]))
     assert isinstance(out[0], Transaction) and out[0].response is None
+
+
+def test_a_small_read_is_one_transaction_record() -> None:
+    request, response = b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"
+    one = record(Kind.TRANSACTION, request + response, seq=3, method="GET", target="/", received=1, forwarded=2,
+                 response_started=3, response_finished=4, status=200, request_bytes=len(request),
+                 response_bytes=len(response))
+    (txn,) = list(reassemble([one]))
+    assert isinstance(txn, Transaction)
+    assert (txn.seq, txn.request, txn.response, txn.status) == (3, request, response, 200)
+    assert txn.timestamps == {"received": 1, "forwarded": 2, "response_started": 3, "response_finished": 4}
