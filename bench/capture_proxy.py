@@ -98,6 +98,9 @@ async def _client(port: int, request: bytes, warm_until: float, stop_at: float, 
                 out.append(done - began)
                 if not head.startswith(b"HTTP/1.1 2"):
                     errors.append(int(head[9:12]))
+            if b"connection: close" in lower:  # a server may end keep-alive after N requests: reconnect
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
     finally:
         writer.close()
 
@@ -146,12 +149,13 @@ events {{ worker_connections 4096; }}
 http {{
     access_log off;
     client_max_body_size 0;
+    keepalive_requests 10000000;
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    upstream source {{ server {upstream}; keepalive 128; }}
+    upstream source {{ server {upstream}; keepalive 128; keepalive_requests 10000000; }}
     server {{
         listen 127.0.0.1:{port};
         location / {{
