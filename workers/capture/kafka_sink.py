@@ -82,6 +82,8 @@ def producer_config(options: KafkaOptions, max_record_bytes: int) -> dict[str, A
         "request.timeout.ms": min(5000, options.delivery_timeout_ms),
         "queue.buffering.max.kbytes": options.buffer_kbytes,
         "security.protocol": options.security_protocol,
+        # Capture records are small and an awaited one often follows another still in flight: Nagle would hold it.
+        "socket.nagle.disable": True,
     }
     if options.sasl_mechanism:
         config["sasl.mechanism"] = options.sasl_mechanism
