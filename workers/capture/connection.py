@@ -203,7 +203,13 @@ class ClientConnection:
 
     def _uncaptured(self, method: str) -> None:
         self.server.metrics.uncaptured.labels(method).inc()
-        log.warning("%s: request not captured (Kafka did not acknowledge it); forwarded anyway", self.conn_id)
+        self.server.uncaptured += 1
+        now = time.monotonic()
+        # While Kafka is down every request fails: one line per 10 s with the running count, not one per request.
+        if now - self.server.uncaptured_logged >= 10.0:
+            self.server.uncaptured_logged = now
+            log.warning("%s: request not captured (Kafka did not acknowledge it), forwarded anyway; %d so far",
+                        self.conn_id, self.server.uncaptured)
 
     async def _upstream(self) -> Upstream | None:
         if self.upstream is not None and self.upstream.usable:

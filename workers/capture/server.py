@@ -37,6 +37,8 @@ class ProxyServer:
         self._prefix = uuid.uuid4().hex[:12]
         self._counter = 0
         self.draining = False
+        self.uncaptured = 0
+        self.uncaptured_logged = -1e9
         self.port = 0
         self.metrics_port = 0
 
