@@ -21,7 +21,9 @@ from workers.common.errors import ConfigurationError
 
 log = logging.getLogger("workers.capture.kafka")
 
-_Delivery = tuple["Ticket | None", float, "KafkaError | None"]
+_Delivery = tuple["Ticket | None", float, int, "KafkaError | None"]
+# librdkafka's own limit on queued messages (queue.buffering.max.messages) is 100000; stay under it.
+_MAX_QUEUED = 90_000
 
 
 class Ticket:
@@ -120,6 +122,13 @@ class KafkaSink:
         self._thread = threading.Thread(target=self._serve, name="capture-kafka-poll", daemon=True)
         self.healthy = True
         self.produced = 0
+        # Records handed to librdkafka and not yet answered for, counted here so that its queue never overflows
+        # (a refused record in a batch would be out of order with the ones after it).
+        self._queued_bytes = 0
+        self._queued = 0
+        self._budget = options.buffer_kbytes * 1024 * 9 // 10
+        self._pending: list[dict[str, Any]] = []
+        self._flush_scheduled = False
         metrics.kafka_healthy.set(1)
 
     def start(self) -> None:
@@ -138,8 +147,9 @@ class KafkaSink:
             self._loop.call_soon_threadsafe(self._set_healthy, False)
         log.debug("kafka: %s", error)
 
-    def _delivered(self, ticket: Ticket | None, started: float, err: KafkaError | None, _msg: Any) -> None:
-        self._batch.append((ticket, started, err))
+    def _delivered(self, ticket: Ticket | None, started: float, size: int, err: KafkaError | None,
+                   _msg: Any) -> None:
+        self._batch.append((ticket, started, size, err))
 
     def _serve(self) -> None:
         last_probe = 0.0
@@ -164,7 +174,9 @@ class KafkaSink:
 
     def _settle(self, batch: list[_Delivery]) -> None:
         now = time.perf_counter()
-        for ticket, started, err in batch:
+        for ticket, started, size, err in batch:
+            self._queued_bytes -= size
+            self._queued -= 1
             if err is None:
                 self._metrics.capture_latency.observe(now - started)
                 if not self.healthy:
@@ -179,32 +191,44 @@ class KafkaSink:
                 ticket.answered(err is None)
 
     async def produce(self, key: bytes, value: bytes, ticket: Ticket | None) -> None:
-        """Queue one record; waits only while librdkafka's buffer is full (that bounds the proxy's memory)."""
+        """Queue one record; waits only while the records waiting for Kafka fill the buffer (bounded memory)."""
+        size = len(value)
+        if self._queued_bytes + size > self._budget or self._queued >= _MAX_QUEUED:
+            deadline = time.monotonic() + self._options.delivery_timeout_ms / 1000
+            while (self._queued and (self._queued_bytes + size > self._budget or self._queued >= _MAX_QUEUED)
+                   and time.monotonic() < deadline):
+                await asyncio.sleep(0.002)
         if ticket is not None:
             ticket.pending += 1
-        callback = functools.partial(self._delivered, ticket, time.perf_counter())
-        deadline = 0.0
-        while True:
-            try:
-                self._producer.produce(self.topic, value=value, key=key, on_delivery=callback)
-                self.produced += 1
-                return
-            except BufferError:
-                now = time.monotonic()
-                deadline = deadline or now + self._options.delivery_timeout_ms / 1000
-                if now > deadline:
-                    break
-                await asyncio.sleep(0.005)
-            except KafkaException as exc:
-                log.warning("capture record refused by the producer: %s", exc)
-                break
-        self._metrics.capture_failures.labels("local_queue").inc()
-        self._set_healthy(False)
-        if ticket is not None:
-            ticket.answered(False)
+        self._queued_bytes += size
+        self._queued += 1
+        self._pending.append({"key": key, "value": value,
+                              "callback": functools.partial(self._delivered, ticket, time.perf_counter(), size)})
+        if not self._flush_scheduled:
+            # Records produced in one turn of the loop go to librdkafka in one call (one wake-up of its thread).
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, []
+        try:
+            self._producer.produce_batch(self.topic, batch)
+        except (BufferError, KafkaException) as exc:
+            log.warning("capture records refused by the producer: %s", exc)
+            for message in batch:
+                message.setdefault("_error", exc)
+        failed = [m for m in batch if "_error" in m]
+        if failed:
+            self._set_healthy(False)
+            self._settle([(m["callback"].args[0], m["callback"].args[1], m["callback"].args[2],
+                           KafkaError(KafkaError._QUEUE_FULL)) for m in failed])
+        self.produced += len(batch) - len(failed)
 
     async def close(self, timeout_s: float) -> int:
         """Stop serving and flush what is queued; returns the number of records left undelivered."""
+        if self._pending:
+            self._flush()
         self._stop.set()
         if self._thread.is_alive():
             await asyncio.to_thread(self._thread.join)
