@@ -3,7 +3,8 @@
 Backends and contenders, back to back on the same machine and data:
   direct  the sandbox's Elasticsearch 7.10.2 source (own sandbox "capbench", 1 GB heap);
   nginx   nginx (Debian package) as a plain reverse proxy to it, upstream keep-alive, no capture;
-  proxy   this capture proxy (python -m workers.capture, uvloop), capturing to the sandbox's Kafka (acks=all).
+  proxy   this capture proxy (python -m workers.capture, uvloop), capturing to the sandbox's Kafka (acks=all);
+          "proxy x2" is the same with --workers 2 (two processes on one port, as nginx runs two workers here).
 Workloads: a small search as GET (read: captured asynchronously), the same search as POST (mutating by method:
 its response waits for the Kafka acknowledgement, overlapped with the source's work), and 1 MB _bulk requests
 (POST). Each at 1, 16 and 64 keep-alive connections, from a load generator in its own process.
@@ -116,7 +117,8 @@ async def _load(port: int, request: bytes, connections: int, warmup_s: float, se
     if not latencies:
         return {"rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "errors": len(errors)}
     q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
-    return {"rps": round(len(latencies) / seconds, 1), "p50_ms": q[49] / 1e6, "p99_ms": q[98] / 1e6,
+    elapsed = (time.perf_counter() - now) - warmup_s  # includes the requests still in flight at the end
+    return {"rps": round(len(latencies) / max(elapsed, seconds), 1), "p50_ms": q[49] / 1e6, "p99_ms": q[98] / 1e6,
             "errors": len(errors), "requests": len(latencies)}
 
 
@@ -194,15 +196,29 @@ def start_nginx(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes], 
     return proc, port
 
 
-def start_proxy(destination: str, brokers: str, topic: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_proxy(destination: str, brokers: str, topic: str, workdir: Path,
+                workers: int) -> tuple[subprocess.Popen[bytes], int, list[int]]:
     port, admin = free_port(), free_port()
-    log = open(workdir / "proxy.log", "wb")  # noqa: SIM115 (lives as long as the process)
+    log = open(workdir / f"proxy-{workers}.log", "wb")  # noqa: SIM115 (lives as long as the process)
     proc = subprocess.Popen([sys.executable, "-m", "workers.capture", "--listen", f"127.0.0.1:{port}",
                              "--destination", destination, "--kafka-brokers", brokers, "--kafka-topic", topic,
-                             "--metrics-listen", f"127.0.0.1:{admin}", "--log-level", "warning"],
-                            stdout=log, stderr=log)
+                             "--metrics-listen", f"127.0.0.1:{admin}", "--log-level", "warning",
+                             "--workers", str(workers)], stdout=log, stderr=log)
     wait_port(port)
-    return proc, port, admin
+    admins = [admin + i for i in range(workers)]
+    for each in admins:
+        wait_port(each)
+    return proc, port, admins
+
+
+def uncaptured(admins: list[int]) -> float:
+    total = 0.0
+    for port in admins:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        total += sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                     if line.startswith("capture_proxy_uncaptured_requests_total"))
+    return total
 
 
 def topic_records(brokers: str, topic: str) -> int:
@@ -247,8 +263,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="capbench-"))
     os.chmod(workdir, 0o755)
     nginx, nginx_port = start_nginx(upstream, workdir)
-    proxy, proxy_port, admin_port = start_proxy(source, brokers, topic, workdir)
-    ports = {"direct": int(upstream.rsplit(":", 1)[1]), "nginx": nginx_port, "proxy": proxy_port}
+    proxy, proxy_port, admins = start_proxy(source, brokers, topic, workdir, 1)
+    proxy2, proxy2_port, admins2 = start_proxy(source, brokers, topic, workdir, 2)
+    ports = {"direct": int(upstream.rsplit(":", 1)[1]), "nginx": nginx_port, "proxy": proxy_port,
+             "proxy x2": proxy2_port}
     requests = requests_for("127.0.0.1", bulk_body())
     rows: list[dict[str, Any]] = []
     began = time.monotonic()
@@ -256,37 +274,39 @@ def main() -> None:
         for workload, request in requests.items():
             for connections in CONCURRENCY:
                 for contender, port in ports.items():
-                    result = run_load(port, request, connections, ns.warmup, ns.seconds)
+                    # 1 MB bulk requests take up to seconds under load: a longer window for a fair count.
+                    scale = 2.5 if workload.startswith("bulk") else 1.0
+                    result = run_load(port, request, connections, ns.warmup * scale, ns.seconds * scale)
                     row = {"workload": workload, "connections": connections, "contender": contender, **result}
                     rows.append(row)
-                    print(f"  {workload:<12} c={connections:<3} {contender:<7} {result['rps']:>9.1f} req/s  "
+                    print(f"  {workload:<12} c={connections:<3} {contender:<8} {result['rps']:>9.1f} req/s  "
                           f"p50 {result['p50_ms']:7.3f} ms  p99 {result['p99_ms']:8.3f} ms  "
                           f"errors {result['errors']}", flush=True)
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as response:
-            metrics = response.read().decode()
-        proxy.send_signal(signal.SIGTERM)
-        proxy.wait(60)
+        missed = uncaptured(admins) + uncaptured(admins2)
+        for each in (proxy, proxy2):
+            each.send_signal(signal.SIGTERM)
+            each.wait(60)
         records = topic_records(brokers, topic)
     finally:
-        if proxy.poll() is None:
-            proxy.send_signal(signal.SIGTERM)
-            proxy.wait(60)
+        for each in (proxy, proxy2):
+            if each.poll() is None:
+                each.send_signal(signal.SIGTERM)
+                each.wait(60)
         nginx.send_signal(signal.SIGQUIT)
         nginx.wait(30)
         if not ns.keep:
             manager.down(SANDBOX)
-    uncaptured = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-                     if line.startswith("capture_proxy_uncaptured_requests_total"))
-    report(rows, machine(), time.monotonic() - began, uncaptured, records)
+    report(rows, machine(), time.monotonic() - began, missed, records)
 
 
-def report(rows: list[dict[str, Any]], host: dict[str, object], seconds: float, uncaptured: float,
+def report(rows: list[dict[str, Any]], host: dict[str, object], seconds: float, missed: float,
            records: int) -> None:
     index = {(r["workload"], r["connections"], r["contender"]): r for r in rows}
     lines = [
         f"capture proxy benchmark: {host['cpus']} CPUs, {host['memory_gb']} GB, Python {host['python']}; "
         "backend: the sandbox's Elasticsearch 7.10.2 source (not a stub server)",
         "load generator: Python/uvloop, one process, keep-alive connections, one request in flight each",
+        "nginx: worker_processes auto; proxy: one process; proxy x2: --workers 2 (SO_REUSEPORT)",
         "added = contender's percentile minus direct's percentile at the same concurrency",
         "",
         f"{'workload':<12} {'conn':>4} {'contender':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
@@ -302,7 +322,7 @@ def report(rows: list[dict[str, Any]], host: dict[str, object], seconds: float, 
                      f"{r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} {added50:>+8.3f} {added99:>+8.3f} {ratio:>8.2f} "
                      f"{r['errors']:>6}")
     lines.append("")
-    lines.append(f"proxy requests not captured: {uncaptured:.0f}; capture records on the topic: {records}")
+    lines.append(f"proxy requests not captured: {missed:.0f}; capture records on the topic: {records}")
     lines.append(f"total run time: {seconds:.0f} s")
     text = "\n".join(lines)
     print("\n" + text)

@@ -108,6 +108,8 @@ def proxy(
     shutdown_timeout: Annotated[float, _opt("Seconds to drain in-flight requests on SIGTERM.",
                                             "SHUTDOWN_TIMEOUT")] = 30.0,
     no_uvloop: Annotated[bool, _opt("Use asyncio's default event loop.", "NO_UVLOOP", "--no-uvloop")] = False,
+    workers: Annotated[int, _opt("Processes sharing the port (SO_REUSEPORT); worker i serves metrics on the "
+                                 "metrics port + i.", "WORKERS")] = 1,
     log_format: Annotated[str, _opt("text or json.", "LOG_FORMAT")] = "text",
     log_level: Annotated[str, _opt("debug, info, warning, error.", "LOG_LEVEL")] = "info",
     debug: Annotated[bool, _opt("Show tracebacks on errors.", "DEBUG", "--debug")] = False,
@@ -130,7 +132,7 @@ def proxy(
                                           suppress_capture_path or []),
             added_headers=tuple(parse_added_header(h) for h in add_header or []),
             max_record_bytes=max_record_bytes, metrics_listen=metrics_listen, shutdown_timeout_s=shutdown_timeout,
-            use_uvloop=not no_uvloop)
+            use_uvloop=not no_uvloop, workers=workers)
         from workers.capture.server import main
 
         main(options)
@@ -149,7 +151,8 @@ def proxy(
 def build_options(*, listen: str, destination: str, kafka_brokers: str, kafka_topic: str, no_capture: bool,
                   node_id: str, on_capture_failure: str, kafka: dict[str, object], tls: TlsOptions,
                   suppression: Suppression, added_headers: tuple[bytes, ...], max_record_bytes: int,
-                  metrics_listen: str | None, shutdown_timeout_s: float, use_uvloop: bool) -> ProxyOptions:
+                  metrics_listen: str | None, shutdown_timeout_s: float, use_uvloop: bool,
+                  workers: int = 1) -> ProxyOptions:
     """ProxyOptions from the command-line values (kept apart from typer so tests can call it)."""
     if not destination:
         raise ConfigurationError("--destination is required")
@@ -165,7 +168,7 @@ def build_options(*, listen: str, destination: str, kafka_brokers: str, kafka_to
         on_capture_failure=on_capture_failure,  # type: ignore[arg-type]
         suppression=suppression, added_headers=added_headers, max_record_bytes=max_record_bytes,
         metrics_host=metrics_host, metrics_port=metrics_port, shutdown_timeout_s=shutdown_timeout_s,
-        use_uvloop=use_uvloop)
+        use_uvloop=use_uvloop, workers=workers)
 
 
 def app() -> typer.Typer:

@@ -180,8 +180,14 @@ class ProxyOptions:
     connect_timeout_s: float = 10.0
     shutdown_timeout_s: float = 30.0
     use_uvloop: bool = True
+    # Processes sharing the listening port (SO_REUSEPORT); each has its own Kafka producer and metrics port.
+    workers: int = 1
 
     def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigurationError("--workers must be at least 1")
+        if self.workers > 1 and self.listen_port == 0:
+            raise ConfigurationError("--workers above 1 needs a fixed --listen port")
         if self.on_capture_failure not in ("forward", "reject"):
             raise ConfigurationError("--on-capture-failure must be 'forward' or 'reject'")
         if self.max_record_bytes < 4096:

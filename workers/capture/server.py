@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
+import os
 import signal
 import socket
 import uuid
@@ -49,7 +51,8 @@ class ProxyServer:
             self.sink = KafkaSink(self.options.kafka, self.options.max_record_bytes, self.metrics, loop)
             self.sink.start()
         self._server = await asyncio.start_server(self._accept, self.options.listen_host, self.options.listen_port,
-                                                  ssl=self._listener_ssl, backlog=1024, limit=1 << 20)
+                                                  ssl=self._listener_ssl, backlog=1024, limit=1 << 20,
+                                                  reuse_port=self.options.workers > 1 or None)
         self.port = self._server.sockets[0].getsockname()[1]
         if self.options.metrics_port is not None:
             self._admin = await asyncio.start_server(self._serve_admin, self.options.metrics_host or "127.0.0.1",
@@ -151,8 +154,7 @@ async def run(options: ProxyOptions, ready: asyncio.Event | None = None) -> None
     await server.stop()
 
 
-def main(options: ProxyOptions) -> None:
-    """Blocking entry point: uvloop when available and asked for, else the default loop."""
+def _run_one(options: ProxyOptions) -> None:
     if options.use_uvloop:
         try:
             import uvloop
@@ -162,3 +164,38 @@ def main(options: ProxyOptions) -> None:
             uvloop.run(run(options))
             return
     asyncio.run(run(options))
+
+
+def main(options: ProxyOptions) -> None:
+    """Blocking entry point: one process, or ``workers`` forked processes sharing the port (SO_REUSEPORT)."""
+    if options.workers == 1:
+        _run_one(options)
+        return
+    children: list[int] = []
+    for index in range(options.workers):
+        # Fork before any loop, thread or producer exists: each worker builds its own.
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                metrics_port = options.metrics_port + index if options.metrics_port else options.metrics_port
+                _run_one(dataclasses.replace(options, metrics_port=metrics_port))
+            except BaseException:
+                log.exception("worker %d failed", index)
+                code = 1
+            os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    failed = 0
+    for child in children:
+        _, status = os.waitpid(child, 0)
+        failed |= os.waitstatus_to_exitcode(status) != 0
+    if failed:
+        raise SystemExit(1)
