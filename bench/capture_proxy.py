@@ -4,7 +4,7 @@ Backends and contenders, back to back on the same machine and data:
   direct  the sandbox's Elasticsearch 7.10.2 source (own sandbox "capbench", 1 GB heap);
   nginx   nginx (Debian package) as a plain reverse proxy to it, upstream keep-alive, no capture;
   proxy   this capture proxy (python -m workers.capture, uvloop), capturing to the sandbox's Kafka (acks=all);
-          "proxy x2" is the same with --workers 2 (two processes on one port, as nginx runs two workers here).
+          "proxy l1" is the same with --kafka-linger-ms 1 (fewer, larger Kafka requests under load).
 Workloads: a small search as GET (read: captured asynchronously), the same search as POST (mutating by method:
 its response waits for the Kafka acknowledgement, overlapped with the source's work), and 1 MB _bulk requests
 (POST). Each at 1, 16 and 64 keep-alive connections, from a load generator in its own process.
@@ -197,18 +197,16 @@ def start_nginx(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes], 
 
 
 def start_proxy(destination: str, brokers: str, topic: str, workdir: Path,
-                workers: int) -> tuple[subprocess.Popen[bytes], int, list[int]]:
+                extra: list[str]) -> tuple[subprocess.Popen[bytes], int, list[int]]:
     port, admin = free_port(), free_port()
-    log = open(workdir / f"proxy-{workers}.log", "wb")  # noqa: SIM115 (lives as long as the process)
+    log = open(workdir / f"proxy-{port}.log", "wb")  # noqa: SIM115 (lives as long as the process)
     proc = subprocess.Popen([sys.executable, "-m", "workers.capture", "--listen", f"127.0.0.1:{port}",
                              "--destination", destination, "--kafka-brokers", brokers, "--kafka-topic", topic,
-                             "--metrics-listen", f"127.0.0.1:{admin}", "--log-level", "warning",
-                             "--workers", str(workers)], stdout=log, stderr=log)
+                             "--metrics-listen", f"127.0.0.1:{admin}", "--log-level", "warning", *extra],
+                            stdout=log, stderr=log)
     wait_port(port)
-    admins = [admin + i for i in range(workers)]
-    for each in admins:
-        wait_port(each)
-    return proc, port, admins
+    wait_port(admin)
+    return proc, port, [admin]
 
 
 def uncaptured(admins: list[int]) -> float:
@@ -263,14 +261,17 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="capbench-"))
     os.chmod(workdir, 0o755)
     nginx, nginx_port = start_nginx(upstream, workdir)
-    proxy, proxy_port, admins = start_proxy(source, brokers, topic, workdir, 1)
-    proxy2, proxy2_port, admins2 = start_proxy(source, brokers, topic, workdir, 2)
+    proxy, proxy_port, admins = start_proxy(source, brokers, topic, workdir, [])
+    proxy2, proxy2_port, admins2 = start_proxy(source, brokers, topic, workdir, ["--kafka-linger-ms", "1"])
     ports = {"direct": int(upstream.rsplit(":", 1)[1]), "nginx": nginx_port, "proxy": proxy_port,
-             "proxy x2": proxy2_port}
+             "proxy l1": proxy2_port}
     requests = requests_for("127.0.0.1", bulk_body())
     rows: list[dict[str, Any]] = []
     began = time.monotonic()
     try:
+        print("warming up the source (JIT) ...", flush=True)
+        for request in requests.values():
+            run_load(ports["direct"], request, 16, 0.0, 3.0)
         for workload, request in requests.items():
             for connections in CONCURRENCY:
                 for contender, port in ports.items():
@@ -306,7 +307,7 @@ def report(rows: list[dict[str, Any]], host: dict[str, object], seconds: float, 
         f"capture proxy benchmark: {host['cpus']} CPUs, {host['memory_gb']} GB, Python {host['python']}; "
         "backend: the sandbox's Elasticsearch 7.10.2 source (not a stub server)",
         "load generator: Python/uvloop, one process, keep-alive connections, one request in flight each",
-        "nginx: worker_processes auto; proxy: one process; proxy x2: --workers 2 (SO_REUSEPORT)",
+        "nginx: worker_processes auto (2); proxy: one process, defaults (linger.ms 0); proxy l1: --kafka-linger-ms 1",
         "added = contender's percentile minus direct's percentile at the same concurrency",
         "",
         f"{'workload':<12} {'conn':>4} {'contender':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "

@@ -128,6 +128,7 @@ class KafkaSink:
         self._queued = 0
         self._budget = options.buffer_kbytes * 1024 * 9 // 10
         self._pending: list[dict[str, Any]] = []
+        self._pending_meta: list[tuple[Ticket | None, float, int]] = []
         self._flush_scheduled = False
         metrics.kafka_healthy.set(1)
 
@@ -202,8 +203,10 @@ class KafkaSink:
             ticket.pending += 1
         self._queued_bytes += size
         self._queued += 1
+        started = time.perf_counter()
         self._pending.append({"key": key, "value": value,
-                              "callback": functools.partial(self._delivered, ticket, time.perf_counter(), size)})
+                              "callback": functools.partial(self._delivered, ticket, started, size)})
+        self._pending_meta.append((ticket, started, size))
         if not self._flush_scheduled:
             # Records produced in one turn of the loop go to librdkafka in one call (one wake-up of its thread).
             self._flush_scheduled = True
@@ -212,17 +215,19 @@ class KafkaSink:
     def _flush(self) -> None:
         self._flush_scheduled = False
         batch, self._pending = self._pending, []
+        meta, self._pending_meta = self._pending_meta, []
         try:
             self._producer.produce_batch(self.topic, batch)
         except (BufferError, KafkaException) as exc:
             log.warning("capture records refused by the producer: %s", exc)
             for message in batch:
                 message.setdefault("_error", exc)
-        failed = [m for m in batch if "_error" in m]
+        # produce_batch marks each record it could not queue with "_error"; those get no delivery report.
+        failed: list[_Delivery] = [(*m, KafkaError(KafkaError._QUEUE_FULL))
+                                   for message, m in zip(batch, meta, strict=True) if "_error" in message]
         if failed:
             self._set_healthy(False)
-            self._settle([(m["callback"].args[0], m["callback"].args[1], m["callback"].args[2],
-                           KafkaError(KafkaError._QUEUE_FULL)) for m in failed])
+            self._settle(failed)
         self.produced += len(batch) - len(failed)
 
     async def close(self, timeout_s: float) -> int:
