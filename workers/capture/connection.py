@@ -70,6 +70,9 @@ class ClientConnection:
         self.idle = False
         self.draining = False
         self._reader_task: asyncio.Task[None] | None = None
+        # The latest mutating request's ticket: its records go through the urgent producer, and the close record
+        # must not overtake them (docs/capture-format.md, "Producers").
+        self.last_urgent: Ticket | None = None
 
     async def serve(self) -> None:
         """Run both sides until the connection ends; records the open and close events."""
@@ -90,6 +93,11 @@ class ClientConnection:
                 self.upstream.close()
             self.writer.close()
             if self.recorder:
+                urgent = self.last_urgent
+                if urgent is not None and urgent.sealed and urgent.future is not None and not urgent.future.done():
+                    timeout = self.server.options.kafka.delivery_timeout_ms / 1000 if self.server.options.kafka else 1
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(urgent.future), timeout)
                 await self.recorder.closed(reason, self.seq)
 
     def begin_drain(self) -> None:
@@ -175,6 +183,8 @@ class ClientConnection:
         if capture and self.recorder is not None and server.sink is not None:
             future = asyncio.get_running_loop().create_future() if mutating else None
             txn.ticket = Ticket(future)
+            if mutating:
+                self.last_urgent = txn.ticket
             txn.hold = mutating and reject
             txn.wait_for_ack = mutating and not reject and server.sink.healthy
             if not txn.hold:

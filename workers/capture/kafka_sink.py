@@ -104,8 +104,24 @@ def producer_config(options: KafkaOptions, max_record_bytes: int) -> dict[str, A
     return config
 
 
+class _Lane:
+    """One producer, the thread that serves its delivery reports, and the records of the current loop turn."""
+
+    def __init__(self, name: str, producer: Producer) -> None:
+        self.name = name
+        self.producer = producer
+        self.reports: list[_Delivery] = []
+        self.pending: list[dict[str, Any]] = []
+        self.pending_meta: list[tuple[Ticket | None, float, int]] = []
+        self.flush_scheduled = False
+        self.thread: threading.Thread | None = None
+
+
 class KafkaSink:
-    """One producer for the whole proxy; a thread serves its callbacks and hands them to the event loop in batches."""
+    """Two producers to one topic: an urgent one (linger 0) for records a response waits for, and a batching one
+    for everything else, so that asynchronous records never cost a wake-up each. Per connection, transactions
+    still complete in order: every transaction's last record goes through the batching producer (see
+    docs/capture-format.md). Threads serve delivery reports and hand them to the event loop in batches."""
 
     def __init__(self, options: KafkaOptions, max_record_bytes: int, metrics: ProxyMetrics,
                  loop: asyncio.AbstractEventLoop) -> None:
@@ -116,10 +132,10 @@ class KafkaSink:
         config = producer_config(options, max_record_bytes)
         config["error_cb"] = self._on_error
         config["logger"] = log
-        self._producer = Producer(config)
+        self._urgent = _Lane("urgent", Producer({**config, "client.id": f"{options.client_id}-urgent"}))
+        self._background = _Lane("background", Producer(
+            {**config, "linger.ms": max(options.linger_ms, options.background_linger_ms)}))
         self._stop = threading.Event()
-        self._batch: list[_Delivery] = []
-        self._thread = threading.Thread(target=self._serve, name="capture-kafka-poll", daemon=True)
         self.healthy = True
         self.produced = 0
         # Records handed to librdkafka and not yet answered for, counted here so that its queue never overflows
@@ -127,14 +143,14 @@ class KafkaSink:
         self._queued_bytes = 0
         self._queued = 0
         self._budget = options.buffer_kbytes * 1024 * 9 // 10
-        self._pending: list[dict[str, Any]] = []
-        self._pending_meta: list[tuple[Ticket | None, float, int]] = []
-        self._flush_scheduled = False
         metrics.kafka_healthy.set(1)
 
     def start(self) -> None:
         """Start serving delivery reports."""
-        self._thread.start()
+        for lane in (self._urgent, self._background):
+            lane.thread = threading.Thread(target=self._serve, args=(lane,), name=f"capture-kafka-{lane.name}",
+                                           daemon=True)
+            lane.thread.start()
 
     def _set_healthy(self, healthy: bool) -> None:
         if healthy != self.healthy:
@@ -143,32 +159,33 @@ class KafkaSink:
         self._metrics.kafka_healthy.set(1 if healthy else 0)
 
     def _on_error(self, error: KafkaError) -> None:
-        # Runs in the poll thread. librdkafka retries on its own; all brokers down is the signal worth acting on.
+        # Runs in a poll thread. librdkafka retries on its own; all brokers down is the signal worth acting on.
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
             self._loop.call_soon_threadsafe(self._set_healthy, False)
         log.debug("kafka: %s", error)
 
-    def _delivered(self, ticket: Ticket | None, started: float, size: int, err: KafkaError | None,
+    @staticmethod
+    def _delivered(lane: _Lane, ticket: Ticket | None, started: float, size: int, err: KafkaError | None,
                    _msg: Any) -> None:
-        self._batch.append((ticket, started, size, err))
+        lane.reports.append((ticket, started, size, err))
 
-    def _serve(self) -> None:
+    def _serve(self, lane: _Lane) -> None:
         last_probe = 0.0
         while not self._stop.is_set():
-            self._producer.poll(0.05)
-            self._hand_over()
+            lane.producer.poll(0.05)
+            self._hand_over(lane)
             # Deliveries flip health back on their own; a probe does it when nothing is being produced.
-            if not self.healthy and time.monotonic() - last_probe > 2.0:
+            if lane is self._urgent and not self.healthy and time.monotonic() - last_probe > 2.0:
                 last_probe = time.monotonic()
                 try:
-                    self._producer.list_topics(self.topic, timeout=1.0)
+                    lane.producer.list_topics(self.topic, timeout=1.0)
                     self._loop.call_soon_threadsafe(self._set_healthy, True)
                 except KafkaException:
                     pass
 
-    def _hand_over(self) -> None:
-        if self._batch:
-            batch, self._batch = self._batch, []
+    def _hand_over(self, lane: _Lane) -> None:
+        if lane.reports:
+            batch, lane.reports = lane.reports, []
             # RuntimeError: the loop is closed, nobody waits any more.
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._settle, batch)
@@ -191,8 +208,9 @@ class KafkaSink:
             if ticket is not None:
                 ticket.answered(err is None)
 
-    async def produce(self, key: bytes, value: bytes, ticket: Ticket | None) -> None:
-        """Queue one record; waits only while the records waiting for Kafka fill the buffer (bounded memory)."""
+    async def produce(self, key: bytes, value: bytes, ticket: Ticket | None, urgent: bool = False) -> None:
+        """Queue one record (``urgent``: a response waits for it); waits only while the records waiting for
+        Kafka fill the buffer (bounded memory)."""
         size = len(value)
         if self._queued_bytes + size > self._budget or self._queued >= _MAX_QUEUED:
             deadline = time.monotonic() + self._options.delivery_timeout_ms / 1000
@@ -203,21 +221,22 @@ class KafkaSink:
             ticket.pending += 1
         self._queued_bytes += size
         self._queued += 1
+        lane = self._urgent if urgent else self._background
         started = time.perf_counter()
-        self._pending.append({"key": key, "value": value,
-                              "callback": functools.partial(self._delivered, ticket, started, size)})
-        self._pending_meta.append((ticket, started, size))
-        if not self._flush_scheduled:
+        lane.pending.append({"key": key, "value": value,
+                             "callback": functools.partial(self._delivered, lane, ticket, started, size)})
+        lane.pending_meta.append((ticket, started, size))
+        if not lane.flush_scheduled:
             # Records produced in one turn of the loop go to librdkafka in one call (one wake-up of its thread).
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            lane.flush_scheduled = True
+            self._loop.call_soon(self._flush, lane)
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        batch, self._pending = self._pending, []
-        meta, self._pending_meta = self._pending_meta, []
+    def _flush(self, lane: _Lane) -> None:
+        lane.flush_scheduled = False
+        batch, lane.pending = lane.pending, []
+        meta, lane.pending_meta = lane.pending_meta, []
         try:
-            self._producer.produce_batch(self.topic, batch)
+            lane.producer.produce_batch(self.topic, batch)
         except (BufferError, KafkaException) as exc:
             log.warning("capture records refused by the producer: %s", exc)
             for message in batch:
@@ -232,12 +251,17 @@ class KafkaSink:
 
     async def close(self, timeout_s: float) -> int:
         """Stop serving and flush what is queued; returns the number of records left undelivered."""
-        if self._pending:
-            self._flush()
+        lanes = (self._urgent, self._background)
+        for lane in lanes:
+            if lane.pending:
+                self._flush(lane)
         self._stop.set()
-        if self._thread.is_alive():
-            await asyncio.to_thread(self._thread.join)
-        left = await asyncio.to_thread(self._producer.flush, timeout_s)
-        batch, self._batch = self._batch, []
-        self._settle(batch)
-        return int(left)
+        for lane in lanes:
+            if lane.thread is not None and lane.thread.is_alive():
+                await asyncio.to_thread(lane.thread.join)
+        left = 0
+        for lane in lanes:
+            left += await asyncio.to_thread(lane.producer.flush, timeout_s)
+            batch, lane.reports = lane.reports, []
+            self._settle(batch)
+        return left

@@ -85,6 +85,8 @@ class KafkaOptions:
     ssl_key_file: str | None = None
     delivery_timeout_ms: int = 10_000
     linger_ms: int = 0
+    # For records nobody waits on (reads, responses, connection events): batching costs no client any time.
+    background_linger_ms: int = 5
     buffer_kbytes: int = 65_536
     properties: tuple[tuple[str, str], ...] = ()
 

@@ -121,4 +121,6 @@ class MessageRecorder:
             meta.update(extra)
         self._part += 1
         self._offset += len(chunk)
-        await self._conn.sink.produce(self._conn._key, encode(self._kind, meta, chunk), self.ticket)
+        # A response waits for this record only when its ticket has a future (a mutating request's parts).
+        urgent = self.ticket is not None and self.ticket.future is not None
+        await self._conn.sink.produce(self._conn._key, encode(self._kind, meta, chunk), self.ticket, urgent)
