@@ -1,4 +1,4 @@
-"""``migration``: the umbrella command (sandbox, demo; later the proxy and the replayer)."""
+"""``migration``: the umbrella command (sandbox, demo, the capture proxy; later the replayer)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from rich.table import Table
 
 from migration_pipeline.cli import sandbox
 from migration_pipeline.cli.common import err, handle_errors, out, print_json, quiet_dagster_warnings, set_debug
+from workers.capture.cli import proxy as capture_proxy
 
 app = typer.Typer(help="Elasticsearch/OpenSearch migration assistant.", no_args_is_help=True, add_completion=False)
 app.add_typer(sandbox.app, name="sandbox")
+# The worker owns its options (every flag also from CAPTURE_PROXY_*), so both entry points stay identical.
+app.command("proxy")(capture_proxy)
 
 
 @app.callback()

@@ -82,8 +82,12 @@ def _kafka_java() -> JavaRuntime:
 
 
 def _cluster_id() -> str:
-    # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding. One that starts with "-" would
+    # be taken for an option by kafka-storage's argument parser.
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def start(node_dir: Path, timeout_s: float = 120.0) -> KafkaNode:

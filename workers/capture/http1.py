@@ -1,0 +1,216 @@
+"""HTTP/1.1 message framing: where a request or response head ends, what it says, and where its body ends.
+
+httptools (llhttp) parses and validates each head. It reports no byte offsets of message ends (it has no pause),
+which a byte-exact proxy needs to split pipelined messages and to record each message's own bytes, so the body
+boundaries are counted here from the framing the head declares (RFC 9112 section 6): Content-Length,
+chunked, or until the connection closes (responses only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import httptools
+
+HEAD_END = b"\r\n\r\n"
+# A chunk-size line or a trailer line longer than this is refused rather than buffered without end.
+MAX_LINE = 8192
+
+
+class MalformedHttp(Exception):
+    """The peer sent bytes that are not valid HTTP/1.1 framing."""
+
+
+class Framing(Enum):
+    """How a message's body ends."""
+
+    NONE = "none"
+    LENGTH = "length"
+    CHUNKED = "chunked"
+    UNTIL_CLOSE = "until-close"
+
+
+@dataclass
+class _Collector:
+    """httptools callback target for one head."""
+
+    url: bytes = b""
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    complete: bool = False
+    keep_alive: bool = True
+    parser: httptools.HttpRequestParser | httptools.HttpResponseParser | None = None
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
+        # Asked here: once llhttp completes a bodiless message it resets the flags for the next one.
+        if self.parser is not None:
+            self.keep_alive = self.parser.should_keep_alive()
+
+
+@dataclass(frozen=True)
+class RequestHead:
+    """A parsed request head; ``raw`` holds its bytes exactly as received."""
+
+    raw: bytes
+    method: str
+    target: bytes
+    headers: list[tuple[bytes, bytes]]
+    keep_alive: bool
+    framing: Framing
+    length: int
+    expect_continue: bool
+
+    @property
+    def path(self) -> str:
+        """The request target without its query, decoded as Latin-1 (bytes kept one to one)."""
+        return self.target.split(b"?", 1)[0].decode("latin-1")
+
+
+@dataclass(frozen=True)
+class ResponseHead:
+    """A parsed response head; ``raw`` holds its bytes exactly as received."""
+
+    raw: bytes
+    status: int
+    keep_alive: bool
+    framing: Framing
+    length: int
+
+    @property
+    def interim(self) -> bool:
+        """True for a 1xx response, which another response follows (101 switches protocols and is final)."""
+        return 100 <= self.status < 200 and self.status != 101
+
+
+def _body_framing(headers: list[tuple[bytes, bytes]], default: Framing) -> tuple[Framing, int]:
+    # llhttp has already refused a head with both Transfer-Encoding and Content-Length, or a bad length.
+    framing, length = default, 0
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"transfer-encoding":
+            # Chunked must be the last coding (RFC 9112 6.1); any other final coding reads until close.
+            last = value.rsplit(b",", 1)[-1].strip().lower()
+            framing = Framing.CHUNKED if last == b"chunked" else Framing.UNTIL_CLOSE
+        elif lower == b"content-length" and framing is not Framing.CHUNKED:
+            try:
+                length = int(value.strip())
+            except ValueError:
+                raise MalformedHttp(f"bad Content-Length {value!r}") from None
+            framing = Framing.LENGTH if length else Framing.NONE
+    return framing, length
+
+
+def parse_request_head(raw: bytes) -> RequestHead:
+    """The request head in ``raw`` (which ends with an empty line)."""
+    collector = _Collector()
+    parser = collector.parser = httptools.HttpRequestParser(collector)
+    try:
+        parser.feed_data(raw)
+    except httptools.HttpParserUpgrade:
+        pass  # an Upgrade request: the head itself is complete
+    except httptools.HttpParserError as exc:
+        raise MalformedHttp(str(exc)) from None
+    if not collector.complete:
+        raise MalformedHttp("incomplete request head")
+    framing, length = _body_framing(collector.headers, Framing.NONE)
+    if framing is Framing.UNTIL_CLOSE:
+        raise MalformedHttp("a request body must be chunked or have a Content-Length")
+    expect = any(n.lower() == b"expect" and v.strip().lower() == b"100-continue" for n, v in collector.headers)
+    return RequestHead(raw, parser.get_method().decode("latin-1"), collector.url, collector.headers,
+                       collector.keep_alive, framing, length, expect)
+
+
+def parse_response_head(raw: bytes, request_method: str) -> ResponseHead:
+    """The response head in ``raw``; the request's method decides whether a body follows (HEAD)."""
+    collector = _Collector()
+    parser = collector.parser = httptools.HttpResponseParser(collector)
+    try:
+        parser.feed_data(raw)
+    except httptools.HttpParserUpgrade:
+        pass
+    except httptools.HttpParserError as exc:
+        raise MalformedHttp(str(exc)) from None
+    if not collector.complete:
+        raise MalformedHttp("incomplete response head")
+    status = parser.get_status_code()
+    framing, length = _body_framing(collector.headers, Framing.UNTIL_CLOSE)
+    # RFC 9112 6.3: these responses never have a body, whatever their headers say.
+    if request_method == "HEAD" or 100 <= status < 200 or status in (204, 304):
+        framing, length = Framing.NONE, 0
+    return ResponseHead(raw, status, collector.keep_alive and framing is not Framing.UNTIL_CLOSE,
+                        framing, length)
+
+
+class BodyFramer:
+    """Counts how many of the bytes offered belong to the current message's body, and when it ends."""
+
+    __slots__ = ("_framing", "_remaining", "_state", "done")
+
+    def __init__(self, framing: Framing, length: int = 0) -> None:
+        self._framing = framing
+        self._remaining = length
+        self._state = "size"
+        self.done = framing is Framing.NONE or (framing is Framing.LENGTH and length == 0)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> int:
+        """The number of leading bytes of ``data`` that belong to this body (possibly 0 until more arrives)."""
+        if self.done:
+            return 0
+        if self._framing is Framing.LENGTH:
+            taken = min(self._remaining, len(data))
+            self._remaining -= taken
+            self.done = self._remaining == 0
+            return taken
+        if self._framing is Framing.UNTIL_CLOSE:
+            return len(data)
+        return self._feed_chunked(data)
+
+    def finish_at_eof(self) -> bool:
+        """At end of input: True when that ends the body (until-close framing), else the body is truncated."""
+        if self._framing is Framing.UNTIL_CLOSE:
+            self.done = True
+        return self.done
+
+    def _feed_chunked(self, data: bytes | bytearray | memoryview) -> int:
+        pos, size = 0, len(data)
+        view = memoryview(data)
+        while pos < size and not self.done:
+            if self._state == "data":
+                taken = min(self._remaining, size - pos)
+                pos += taken
+                self._remaining -= taken
+                if self._remaining == 0:
+                    self._state = "crlf"
+                continue
+            end = bytes(view[pos:pos + MAX_LINE]).find(b"\n")
+            if end < 0:
+                if size - pos >= MAX_LINE:
+                    raise MalformedHttp("chunk line too long")
+                break  # the line is not complete yet: offer these bytes again with more
+            line = bytes(view[pos:pos + end + 1])
+            if not line.endswith(b"\r\n"):
+                raise MalformedHttp("chunk line without CRLF")
+            pos += end + 1
+            if self._state == "crlf":
+                if line != b"\r\n":
+                    raise MalformedHttp("chunk data not followed by CRLF")
+                self._state = "size"
+            elif self._state == "size":
+                digits = line[:-2].split(b";", 1)[0].strip()
+                try:
+                    self._remaining = int(digits, 16)
+                except ValueError:
+                    raise MalformedHttp(f"bad chunk size {digits[:20]!r}") from None
+                if self._remaining < 0 or not digits.isalnum():
+                    raise MalformedHttp(f"bad chunk size {digits[:20]!r}")
+                self._state = "data" if self._remaining else "trailer"
+            elif line == b"\r\n":  # the empty line that ends the trailer section
+                self.done = True
+        return pos

@@ -1,0 +1,267 @@
+"""Produces capture records to Kafka (confluent-kafka, acks=all) and reports acknowledgements to the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from workers.capture.metrics import ProxyMetrics
+from workers.capture.options import KafkaOptions
+from workers.capture.records import METADATA_ROOM
+from workers.common.errors import ConfigurationError
+
+log = logging.getLogger("workers.capture.kafka")
+
+_Delivery = tuple["Ticket | None", float, int, "KafkaError | None"]
+# librdkafka's own limit on queued messages (queue.buffering.max.messages) is 100000; stay under it.
+_MAX_QUEUED = 90_000
+
+
+class Ticket:
+    """A group of records (one message's parts) whose outcome is known once Kafka answered for all of them."""
+
+    __slots__ = ("_callbacks", "future", "ok", "pending", "sealed")
+
+    def __init__(self, future: asyncio.Future[bool] | None = None) -> None:
+        self.pending = 0
+        self.sealed = False
+        self.ok = True
+        self.future = future
+        self._callbacks: list[Callable[[bool], None]] = []
+
+    @property
+    def done(self) -> bool:
+        """True once every record of the group has been answered for."""
+        return self.sealed and self.pending == 0
+
+    def on_done(self, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(ok)`` when the group is answered for (at once if it already is)."""
+        if self.done:
+            callback(self.ok)
+        else:
+            self._callbacks.append(callback)
+
+    def seal(self) -> None:
+        """No more records will join the group."""
+        self.sealed = True
+        self._settle()
+
+    def answered(self, ok: bool) -> None:
+        """One record of the group was acknowledged (ok) or given up on."""
+        self.pending -= 1
+        self.ok = self.ok and ok
+        self._settle()
+
+    def _settle(self) -> None:
+        if not self.done:
+            return
+        if self.future is not None and not self.future.done():
+            self.future.set_result(self.ok)
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(self.ok)
+
+
+def producer_config(options: KafkaOptions, max_record_bytes: int) -> dict[str, Any]:
+    """librdkafka settings for durable, ordered capture (idempotence keeps per-partition order across retries)."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": options.brokers,
+        "client.id": options.client_id,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": options.linger_ms,
+        "message.max.bytes": max_record_bytes + METADATA_ROOM,
+        "delivery.timeout.ms": options.delivery_timeout_ms,
+        "request.timeout.ms": min(5000, options.delivery_timeout_ms),
+        "queue.buffering.max.kbytes": options.buffer_kbytes,
+        "security.protocol": options.security_protocol,
+        # Capture records are small and an awaited one often follows another still in flight: Nagle would hold it.
+        "socket.nagle.disable": True,
+    }
+    if options.sasl_mechanism:
+        config["sasl.mechanism"] = options.sasl_mechanism
+    if options.sasl_username:
+        config["sasl.username"] = options.sasl_username
+    if options.sasl_password_env:
+        password = os.environ.get(options.sasl_password_env)
+        if password is None:
+            raise ConfigurationError(f"--kafka-sasl-password-env: variable {options.sasl_password_env} is not set")
+        config["sasl.password"] = password
+    for key, path in (("ssl.ca.location", options.ssl_ca_file), ("ssl.certificate.location", options.ssl_cert_file),
+                      ("ssl.key.location", options.ssl_key_file)):
+        if path:
+            config[key] = path
+    config.update(dict(options.properties))
+    return config
+
+
+class _Lane:
+    """One producer, the thread that serves its delivery reports, and the records of the current loop turn."""
+
+    def __init__(self, name: str, producer: Producer) -> None:
+        self.name = name
+        self.producer = producer
+        self.reports: list[_Delivery] = []
+        self.pending: list[dict[str, Any]] = []
+        self.pending_meta: list[tuple[Ticket | None, float, int]] = []
+        self.flush_scheduled = False
+        self.thread: threading.Thread | None = None
+
+
+class KafkaSink:
+    """Two producers to one topic: an urgent one (linger 0) for records a response waits for, and a batching one
+    for everything else, so that asynchronous records never cost a wake-up each. Per connection, transactions
+    still complete in order: every transaction's last record goes through the batching producer (see
+    docs/capture-format.md). Threads serve delivery reports and hand them to the event loop in batches."""
+
+    def __init__(self, options: KafkaOptions, max_record_bytes: int, metrics: ProxyMetrics,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.topic = options.topic
+        self._options = options
+        self._metrics = metrics
+        self._loop = loop
+        config = producer_config(options, max_record_bytes)
+        config["error_cb"] = self._on_error
+        config["logger"] = log
+        self._urgent = _Lane("urgent", Producer({**config, "client.id": f"{options.client_id}-urgent"}))
+        self._background = _Lane("background", Producer(
+            {**config, "linger.ms": max(options.linger_ms, options.background_linger_ms)}))
+        self._stop = threading.Event()
+        self.healthy = True
+        self.produced = 0
+        # Records handed to librdkafka and not yet answered for, counted here so that its queue never overflows
+        # (a refused record in a batch would be out of order with the ones after it).
+        self._queued_bytes = 0
+        self._queued = 0
+        self._budget = options.buffer_kbytes * 1024 * 9 // 10
+        metrics.kafka_healthy.set(1)
+
+    def start(self) -> None:
+        """Start serving delivery reports."""
+        for lane in (self._urgent, self._background):
+            lane.thread = threading.Thread(target=self._serve, args=(lane,), name=f"capture-kafka-{lane.name}",
+                                           daemon=True)
+            lane.thread.start()
+
+    def _set_healthy(self, healthy: bool) -> None:
+        if healthy != self.healthy:
+            log.warning("kafka %s", "reachable again: capture resumes" if healthy else "unreachable: capture failing")
+        self.healthy = healthy
+        self._metrics.kafka_healthy.set(1 if healthy else 0)
+
+    def _on_error(self, error: KafkaError) -> None:
+        # Runs in a poll thread. librdkafka retries on its own; all brokers down is the signal worth acting on.
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._loop.call_soon_threadsafe(self._set_healthy, False)
+        log.debug("kafka: %s", error)
+
+    @staticmethod
+    def _delivered(lane: _Lane, ticket: Ticket | None, started: float, size: int, err: KafkaError | None,
+                   _msg: Any) -> None:
+        lane.reports.append((ticket, started, size, err))
+
+    def _serve(self, lane: _Lane) -> None:
+        last_probe = 0.0
+        while not self._stop.is_set():
+            lane.producer.poll(0.05)
+            self._hand_over(lane)
+            # Deliveries flip health back on their own; a probe does it when nothing is being produced.
+            if lane is self._urgent and not self.healthy and time.monotonic() - last_probe > 2.0:
+                last_probe = time.monotonic()
+                try:
+                    lane.producer.list_topics(self.topic, timeout=1.0)
+                    self._loop.call_soon_threadsafe(self._set_healthy, True)
+                except KafkaException:
+                    pass
+
+    def _hand_over(self, lane: _Lane) -> None:
+        if lane.reports:
+            batch, lane.reports = lane.reports, []
+            # RuntimeError: the loop is closed, nobody waits any more.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._settle, batch)
+
+    def _settle(self, batch: list[_Delivery]) -> None:
+        now = time.perf_counter()
+        for ticket, started, size, err in batch:
+            self._queued_bytes -= size
+            self._queued -= 1
+            if err is None:
+                self._metrics.capture_latency.observe(now - started)
+                if not self.healthy:
+                    self._set_healthy(True)
+            else:
+                self._metrics.capture_failures.labels(err.name()).inc()
+                if err.code() in (KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
+                                  KafkaError.REQUEST_TIMED_OUT):
+                    self._set_healthy(False)
+                log.debug("capture record not delivered: %s", err)
+            if ticket is not None:
+                ticket.answered(err is None)
+
+    async def produce(self, key: bytes, value: bytes, ticket: Ticket | None, urgent: bool = False) -> None:
+        """Queue one record (``urgent``: a response waits for it); waits only while the records waiting for
+        Kafka fill the buffer (bounded memory)."""
+        size = len(value)
+        if self._queued_bytes + size > self._budget or self._queued >= _MAX_QUEUED:
+            deadline = time.monotonic() + self._options.delivery_timeout_ms / 1000
+            while (self._queued and (self._queued_bytes + size > self._budget or self._queued >= _MAX_QUEUED)
+                   and time.monotonic() < deadline):
+                await asyncio.sleep(0.002)
+        if ticket is not None:
+            ticket.pending += 1
+        self._queued_bytes += size
+        self._queued += 1
+        lane = self._urgent if urgent else self._background
+        started = time.perf_counter()
+        lane.pending.append({"key": key, "value": value,
+                             "callback": functools.partial(self._delivered, lane, ticket, started, size)})
+        lane.pending_meta.append((ticket, started, size))
+        if not lane.flush_scheduled:
+            # Records produced in one turn of the loop go to librdkafka in one call (one wake-up of its thread).
+            lane.flush_scheduled = True
+            self._loop.call_soon(self._flush, lane)
+
+    def _flush(self, lane: _Lane) -> None:
+        lane.flush_scheduled = False
+        batch, lane.pending = lane.pending, []
+        meta, lane.pending_meta = lane.pending_meta, []
+        try:
+            lane.producer.produce_batch(self.topic, batch)
+        except (BufferError, KafkaException) as exc:
+            log.warning("capture records refused by the producer: %s", exc)
+            for message in batch:
+                message.setdefault("_error", exc)
+        # produce_batch marks each record it could not queue with "_error"; those get no delivery report.
+        failed: list[_Delivery] = [(*m, KafkaError(KafkaError._QUEUE_FULL))
+                                   for message, m in zip(batch, meta, strict=True) if "_error" in message]
+        if failed:
+            self._set_healthy(False)
+            self._settle(failed)
+        self.produced += len(batch) - len(failed)
+
+    async def close(self, timeout_s: float) -> int:
+        """Stop serving and flush what is queued; returns the number of records left undelivered."""
+        lanes = (self._urgent, self._background)
+        for lane in lanes:
+            if lane.pending:
+                self._flush(lane)
+        self._stop.set()
+        for lane in lanes:
+            if lane.thread is not None and lane.thread.is_alive():
+                await asyncio.to_thread(lane.thread.join)
+        left = 0
+        for lane in lanes:
+            left += await asyncio.to_thread(lane.producer.flush, timeout_s)
+            batch, lane.reports = lane.reports, []
+            self._settle(batch)
+        return left

@@ -1,0 +1,196 @@
+"""The capture proxy's options, validated once at start-up (the CLI and tests build them)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from workers.common.errors import ConfigurationError
+
+MUTATING_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+OnCaptureFailure = Literal["forward", "reject"]
+
+
+def parse_host_port(spec: str, option: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as a pair."""
+    host, sep, port = spec.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigurationError(f"{option} {spec!r} must be HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """The source cluster the proxy forwards to."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, url: str) -> Destination:
+        """``http(s)://host[:port]``; a path is refused since requests keep their own."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"--destination {url!r} must be http(s)://host[:port]")
+        if parts.path not in ("", "/") or parts.query:
+            raise ConfigurationError(f"--destination {url!r} must not have a path or query")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return cls(parts.scheme, parts.hostname, port)
+
+    @property
+    def tls(self) -> bool:
+        """True for https."""
+        return self.scheme == "https"
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """TLS termination on the listener, and TLS towards the destination."""
+
+    cert_file: str | None = None
+    key_file: str | None = None
+    # Client certificates on the listener: required and verified against this CA when set.
+    client_ca_file: str | None = None
+    destination_ca_file: str | None = None
+    insecure_destination: bool = False
+    destination_client_cert: str | None = None
+    destination_client_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ConfigurationError("--tls-cert and --tls-key go together")
+        if self.client_ca_file and not self.cert_file:
+            raise ConfigurationError("--tls-client-ca needs --tls-cert and --tls-key (client auth is part of TLS)")
+        if bool(self.destination_client_cert) != bool(self.destination_client_key):
+            raise ConfigurationError("--destination-client-cert and --destination-client-key go together")
+
+
+@dataclass(frozen=True)
+class KafkaOptions:
+    """Where and how capture records are produced."""
+
+    brokers: str
+    topic: str
+    client_id: str = "capture-proxy"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    # The *name* of the environment variable holding the SASL password, never the password itself.
+    sasl_password_env: str | None = None
+    ssl_ca_file: str | None = None
+    ssl_cert_file: str | None = None
+    ssl_key_file: str | None = None
+    delivery_timeout_ms: int = 10_000
+    linger_ms: int = 0
+    # For records nobody waits on (reads, responses, connection events): batching costs no client any time.
+    background_linger_ms: int = 5
+    buffer_kbytes: int = 65_536
+    properties: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.brokers:
+            raise ConfigurationError("--kafka-brokers is required")
+        if not self.topic:
+            raise ConfigurationError("--kafka-topic is required")
+        if self.sasl_username and not self.sasl_password_env:
+            raise ConfigurationError("--kafka-sasl-username needs --kafka-sasl-password-env (the variable's name)")
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    """A header whose value matches a regular expression (the whole value)."""
+
+    name: bytes
+    pattern: re.Pattern[bytes]
+
+    @classmethod
+    def parse(cls, spec: str) -> HeaderMatch:
+        """``NAME=REGEX``."""
+        name, sep, regex = spec.partition("=")
+        if not sep or not name.strip():
+            raise ConfigurationError(f"--suppress-capture-header {spec!r} must be NAME=REGEX")
+        try:
+            pattern = re.compile(regex.encode())
+        except re.error as exc:
+            raise ConfigurationError(f"--suppress-capture-header {spec!r}: bad regular expression ({exc})") from None
+        return cls(name.strip().lower().encode(), pattern)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Requests that are forwarded but not captured."""
+
+    headers: tuple[HeaderMatch, ...] = ()
+    methods: frozenset[str] = frozenset()
+    paths: tuple[re.Pattern[str], ...] = ()
+
+    @classmethod
+    def parse(cls, headers: list[str], methods: list[str], paths: list[str]) -> Suppression:
+        """From the repeatable command-line values; path patterns must match the whole path (query excluded)."""
+        compiled = []
+        for path in paths:
+            try:
+                compiled.append(re.compile(path))
+            except re.error as exc:
+                raise ConfigurationError(f"--suppress-capture-path {path!r}: bad regular expression ({exc})") from None
+        return cls(tuple(HeaderMatch.parse(h) for h in headers), frozenset(m.upper() for m in methods), tuple(compiled))
+
+    def __bool__(self) -> bool:
+        return bool(self.headers or self.methods or self.paths)
+
+    def matches(self, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> bool:
+        """True when the request must not be captured."""
+        if method in self.methods:
+            return True
+        if any(p.fullmatch(path) for p in self.paths):
+            return True
+        for rule in self.headers:
+            for name, value in headers:
+                if name.lower() == rule.name and rule.pattern.fullmatch(value):
+                    return True
+        return False
+
+
+def parse_added_header(spec: str) -> bytes:
+    """``Name: value`` as the header line inserted into forwarded requests."""
+    name, sep, value = spec.partition(":")
+    if not sep or not name.strip() or any(c in spec for c in "\r\n"):
+        raise ConfigurationError(f"--add-header {spec!r} must be 'Name: value' on one line")
+    return f"{name.strip()}: {value.strip()}\r\n".encode("latin-1")
+
+
+@dataclass(frozen=True)
+class ProxyOptions:
+    """Everything the proxy needs to run."""
+
+    listen_host: str
+    listen_port: int
+    destination: Destination
+    kafka: KafkaOptions | None
+    node_id: str
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    on_capture_failure: OnCaptureFailure = "forward"
+    suppression: Suppression = field(default_factory=Suppression)
+    added_headers: tuple[bytes, ...] = ()
+    max_record_bytes: int = 1 << 20
+    max_head_bytes: int = 64 << 10
+    metrics_host: str | None = None
+    metrics_port: int | None = None
+    connect_timeout_s: float = 10.0
+    shutdown_timeout_s: float = 30.0
+    use_uvloop: bool = True
+    # Processes sharing the listening port (SO_REUSEPORT); each has its own Kafka producer and metrics port.
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigurationError("--workers must be at least 1")
+        if self.workers > 1 and self.listen_port == 0:
+            raise ConfigurationError("--workers above 1 needs a fixed --listen port")
+        if self.on_capture_failure not in ("forward", "reject"):
+            raise ConfigurationError("--on-capture-failure must be 'forward' or 'reject'")
+        if self.max_record_bytes < 4096:
+            raise ConfigurationError("--max-record-bytes must be at least 4096")

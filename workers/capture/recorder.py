@@ -1,0 +1,126 @@
+"""Turns one connection's events and message bytes into capture records, split to the record size limit."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from workers.capture.kafka_sink import KafkaSink, Ticket
+from workers.capture.records import METADATA_ROOM, Kind, encode
+
+
+class ConnectionRecorder:
+    """The records of one client connection; every one is keyed by the connection id."""
+
+    __slots__ = ("_base", "_key", "conn_id", "part_size", "sink")
+
+    def __init__(self, sink: KafkaSink, node_id: str, conn_id: str, max_record_bytes: int) -> None:
+        self.sink = sink
+        self.conn_id = conn_id
+        self._key = conn_id.encode()
+        self._base: dict[str, Any] = {"node": node_id, "conn": conn_id}
+        self.part_size = max_record_bytes - METADATA_ROOM
+
+    async def opened(self, client: str, listener: str, tls: bool) -> None:
+        """The connection-open event."""
+        meta = {**self._base, "t": time.time_ns(), "client": client, "listener": listener, "tls": tls}
+        await self.sink.produce(self._key, encode(Kind.OPEN, meta), None)
+
+    async def closed(self, reason: str, requests: int) -> None:
+        """The connection-close event."""
+        meta = {**self._base, "t": time.time_ns(), "reason": reason, "requests": requests}
+        await self.sink.produce(self._key, encode(Kind.CLOSE, meta), None)
+
+    def message(self, kind: Kind, seq: int, first: dict[str, Any], ticket: Ticket | None = None,
+                defer: bool = False) -> MessageRecorder:
+        """A recorder for one request or response; ``first`` goes into the metadata of its first part.
+
+        With ``defer``, a request that fits in one record waits for its response, so that a small read costs one
+        Kafka record (kind TRANSACTION) instead of two.
+        """
+        return MessageRecorder(self, kind, seq, first, ticket, defer)
+
+
+class MessageRecorder:
+    """Collects one message's bytes and produces a record each time a part is full, then the last part."""
+
+    __slots__ = ("_buf", "_conn", "_defer", "_first", "_kind", "_offset", "_part", "deferred", "seq", "size",
+                 "ticket")
+
+    def __init__(self, conn: ConnectionRecorder, kind: Kind, seq: int, first: dict[str, Any],
+                 ticket: Ticket | None, defer: bool = False) -> None:
+        self._conn = conn
+        self._kind = kind
+        self.seq = seq
+        self._first: dict[str, Any] | None = first
+        self.ticket = ticket
+        self._buf = bytearray()
+        self._part = 0
+        self._offset = 0
+        self._defer = defer
+        # True while a finished message waits to be combined with its response (see ``message``).
+        self.deferred = False
+        self.size = 0
+
+    async def add(self, data: bytes) -> None:
+        """Append message bytes; full parts go to Kafka at once, so a large body is never held whole."""
+        self._buf += data
+        self.size += len(data)
+        limit = self._conn.part_size
+        while len(self._buf) > limit:
+            chunk = bytes(self._buf[:limit])
+            del self._buf[:limit]
+            await self._emit(chunk, False, None)
+
+    async def finish(self, last: dict[str, Any] | None = None, request: MessageRecorder | None = None) -> None:
+        """Produce the last part (``last`` goes into its metadata) and seal the message's ticket.
+
+        For a response, ``request`` is its request's recorder: a deferred request is combined with the response
+        into one TRANSACTION record when both fit, else produced first.
+        """
+        if self._defer and self._part == 0:
+            self.deferred = True
+            return
+        if request is not None and request.deferred:
+            room = self._conn.part_size
+            if self._part == 0 and len(request._buf) + len(self._buf) <= room:
+                await request._combine(self._buf, last or {})
+                self._buf.clear()
+                return
+            await request.flush()
+        chunk = bytes(self._buf)
+        self._buf.clear()
+        await self._emit(chunk, True, last)
+        if self.ticket is not None:
+            self.ticket.seal()
+
+    async def flush(self) -> None:
+        """Produce a deferred message on its own (its response will not come, or does not fit with it)."""
+        if self.deferred:
+            self.deferred = False
+            self._defer = False
+            await self.finish()
+
+    async def _combine(self, response: bytearray, last: dict[str, Any]) -> None:
+        meta: dict[str, Any] = {**self._conn._base, "seq": self.seq, **(self._first or {}), **last}
+        self._first = None
+        self.deferred = False
+        value = encode(Kind.TRANSACTION, meta, bytes(self._buf) + bytes(response))
+        self._buf.clear()
+        await self._conn.sink.produce(self._conn._key, value, self.ticket)
+        if self.ticket is not None:
+            self.ticket.seal()
+
+    async def _emit(self, chunk: bytes, last: bool, extra: dict[str, Any] | None) -> None:
+        meta: dict[str, Any] = {**self._conn._base, "seq": self.seq, "part": self._part, "offset": self._offset,
+                                "last": last}
+        if self._first is not None:
+            meta.update(self._first)
+            self._first = None
+        if extra:
+            meta.update(extra)
+        self._part += 1
+        self._offset += len(chunk)
+        # A response waits for this record only when its ticket has a future (a mutating request's parts).
+        urgent = self.ticket is not None and self.ticket.future is not None
+        await self._conn.sink.produce(self._conn._key, encode(self._kind, meta, chunk), self.ticket, urgent)
