@@ -65,11 +65,13 @@ def test_sigkill_then_resume(sandbox: SandboxState, tmp_path: Path) -> None:
         raise AssertionError(f"the worker never checkpointed (exit {first.returncode}): {err.decode()[-2000:]}")
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
+    # The dead worker's lease runs out. A checkpoint write it sent just before dying may land meanwhile, so
+    # the state is read after the wait, as the next worker will find it.
+    time.sleep(3.5)
     killed = client.get(index=coordination, id=key)["_source"]
     assert killed["status"] == "in_progress" and killed["docs_written"] < 6000
     resume_point = killed["checkpoint"]
 
-    time.sleep(3.5)  # the dead worker's lease runs out
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
     result = json.loads(second.stdout)
