@@ -31,7 +31,8 @@ def latest_record(instance: dg.DagsterInstance, key: str) -> dg.EventLogRecord |
     return records[0] if records else None
 
 
-def _metadata_of(record: dg.EventLogRecord) -> dict[str, Any]:
+def metadata_of(record: dg.EventLogRecord) -> dict[str, Any]:
+    """A materialization record's metadata as plain values ({} for other events)."""
     materialization = record.asset_materialization
     return {k: v.value for k, v in materialization.metadata.items()} if materialization else {}
 
@@ -77,7 +78,7 @@ def require_approval(instance: dg.DagsterInstance, gate: str, approves: str) -> 
     record = latest_record(instance, gate)
     if record is None:
         raise dg.Failure(f"waiting for {gate}: approve with `workflow approve {gate} --by NAME` or in the UI")
-    approval = _metadata_of(record)
+    approval = metadata_of(record)
     if approval.get("decision") == "reject":
         raise dg.Failure(f"{gate} was rejected by {approval.get('approved_by')}"
                          + (f" (ticket {approval['ticket']})" if approval.get("ticket") else "")

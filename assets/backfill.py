@@ -5,7 +5,7 @@ from typing import Any
 
 import dagster as dg
 
-from assets.approvals import gated, require_approval
+from assets.approvals import gated, metadata_of, require_approval
 from assets.partitions import GROUP, SHARDS
 from migration_pipeline.config import active_config_path
 from resources.shard_worker import ShardWorkerResource, worker_extras
@@ -19,9 +19,7 @@ DONE = ("completed", "already-completed")
 def _previous(instance: dg.DagsterInstance, key: str) -> dict[str, Any]:
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("shard_backfill"), asset_partitions=[key]), limit=1).records
-    if not records or records[0].asset_materialization is None:
-        return {}
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+    return metadata_of(records[0]) if records else {}
 
 
 @dg.asset(group_name=GROUP, partitions_def=SHARDS, deps=["backfill_approval"], pool="shard_backfill",

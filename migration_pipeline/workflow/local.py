@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from assets.approvals import AUTO_APPROVER
+from assets.approvals import AUTO_APPROVER, metadata_of
 from migration_pipeline.config import active_config_path, load_active
 from migration_pipeline.workflow.resume import plan_submit
 from migration_pipeline.workflow.status import PHASES, AssetFacts, Facts, WorkflowStatus, summarize
@@ -162,7 +162,7 @@ class LocalWorkflow:
                 mat = entry.last_materialization_record
                 if mat is not None and mat.asset_materialization is not None and name != "shard_backfill":
                     asset.materialized_at = mat.timestamp
-                    asset.metadata = {k: v.value for k, v in mat.asset_materialization.metadata.items()}
+                    asset.metadata = metadata_of(mat)
                 run_id = entry.last_planned_materialization_run_id or entry.last_run_id
                 run = self.instance.get_run_by_id(run_id) if run_id else None
                 if run is not None and name != "shard_backfill":

@@ -166,8 +166,9 @@ class RemoteWorkflow:
 
     def approve(self, gate: str, approved_by: str, ticket: str | None, decision: str) -> None:
         """Launch the gate's job with the decision."""
-        job = f"approve_{gate.removesuffix('_approval')}"
-        run_id = self.launch(job, approval_run_config(gate, approved_by, ticket, decision),
+        from jobs import APPROVAL_JOBS
+
+        run_id = self.launch(APPROVAL_JOBS[gate].name, approval_run_config(gate, approved_by, ticket, decision),
                              {"migration/approved_by": approved_by})
         self.say(f"{gate}: {decision} by {approved_by} launched (run {run_id})")
 
