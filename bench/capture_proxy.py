@@ -3,11 +3,15 @@
 Backends and contenders, back to back on the same machine and data:
   direct  the sandbox's Elasticsearch 7.10.2 source (own sandbox "capbench", 1 GB heap);
   nginx   nginx (Debian package) as a plain reverse proxy to it, upstream keep-alive, no capture;
-  proxy   this capture proxy (python -m workers.capture, uvloop), capturing to the sandbox's Kafka (acks=all);
-          "proxy l1" is the same with --kafka-linger-ms 1 (fewer, larger Kafka requests under load).
-Workloads: a small search as GET (read: captured asynchronously), the same search as POST (mutating by method:
-its response waits for the Kafka acknowledgement, overlapped with the source's work), and 1 MB _bulk requests
-(POST). Each at 1, 16 and 64 keep-alive connections, from a load generator in its own process.
+  proxy   this capture proxy (python -m workers.capture, uvloop, defaults), capturing to the sandbox's Kafka
+          (acks=all).
+Workloads: a small search as GET and as POST (both reads: captured asynchronously; clients send searches as
+POST), a small document write (POST /index/_doc: its response waits for the Kafka acknowledgement, overlapped with
+the source's work), and 1 MB _bulk requests (writes, likewise held).
+Each at 1, 16 and 64 keep-alive connections, from a load generator in its own process.
+
+On 2 shared cores one measurement swings by a third (the source's merges, JIT, the scheduler), so each cell is
+measured in several rounds, the contenders in a rotated order each round, and the medians are reported.
 
     flock /tmp/cpu-heavy.lock .venv/bin/python bench/capture_proxy.py [--seconds 4] [--keep]
 """
@@ -41,6 +45,8 @@ RESULTS = Path(__file__).parent / "results"
 SANDBOX = "capbench"
 INDEX = "bench-search"
 BULK_INDEX = "bench-bulk"
+WRITE_INDEX = "bench-write"
+WRITE_BODY = b'{"title":"small write","n":1}'
 CONCURRENCY = (1, 16, 64)
 SEARCH_BODY = b'{"query":{"match":{"title":"alpha"}},"size":5}'
 
@@ -70,6 +76,8 @@ def requests_for(host: str, bulk: bytes) -> dict[str, bytes]:
         "search GET": f"GET /{INDEX}/_search?q=title:alpha&size=5 HTTP/1.1\r\n{head}\r\n".encode(),
         "search POST": f"POST /{INDEX}/_search HTTP/1.1\r\n{head}Content-Length: {len(SEARCH_BODY)}\r\n\r\n".encode()
         + SEARCH_BODY,
+        "write POST": f"POST /{WRITE_INDEX}/_doc HTTP/1.1\r\n{head}Content-Length: {len(WRITE_BODY)}\r\n\r\n".encode()
+        + WRITE_BODY,
         "bulk 1 MB": f"POST /{BULK_INDEX}/_bulk HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-ndjson\r\n"
                      f"Content-Length: {len(bulk)}\r\n\r\n".encode() + bulk,
     }
@@ -230,14 +238,15 @@ def topic_records(brokers: str, topic: str) -> int:
 
 def prepare(source_url: str) -> None:
     client = OpenSearch(source_url, timeout=120)
-    for index in (INDEX, BULK_INDEX):
+    for index in (INDEX, BULK_INDEX, WRITE_INDEX):
         if client.indices.exists(index=index):
             client.indices.delete(index=index)
     client.indices.create(index=INDEX, body={"settings": {"number_of_shards": 1, "number_of_replicas": 0}})
     words = ["alpha", "beta", "gamma", "delta", "epsilon"]
     helpers.bulk(client, ({"_index": INDEX, "_id": str(i), "_source": {"title": f"{words[i % 5]} {i}", "n": i}}
                           for i in range(5000)), refresh=True)
-    client.indices.create(index=BULK_INDEX, body={"settings": {"number_of_shards": 1, "number_of_replicas": 0,
+    for index in (BULK_INDEX, WRITE_INDEX):
+        client.indices.create(index=index, body={"settings": {"number_of_shards": 1, "number_of_replicas": 0,
                                                                "refresh_interval": "30s"}})
     client.close()
 
@@ -246,6 +255,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per cell (default 4)")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds per cell (default 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per cell, medians reported (default 3)")
     parser.add_argument("--keep", action="store_true", help="leave the capbench sandbox running")
     ns = parser.parse_args()
 
@@ -262,42 +272,55 @@ def main() -> None:
     os.chmod(workdir, 0o755)
     nginx, nginx_port = start_nginx(upstream, workdir)
     proxy, proxy_port, admins = start_proxy(source, brokers, topic, workdir, [])
-    proxy2, proxy2_port, admins2 = start_proxy(source, brokers, topic, workdir, ["--kafka-linger-ms", "1"])
-    ports = {"direct": int(upstream.rsplit(":", 1)[1]), "nginx": nginx_port, "proxy": proxy_port,
-             "proxy l1": proxy2_port}
+    ports = {"direct": int(upstream.rsplit(":", 1)[1]), "nginx": nginx_port, "proxy": proxy_port}
     requests = requests_for("127.0.0.1", bulk_body())
     rows: list[dict[str, Any]] = []
     began = time.monotonic()
     try:
-        print("warming up the source (JIT) ...", flush=True)
+        print("warming up the source and Kafka (JIT), direct and through the proxy ...", flush=True)
         for request in requests.values():
             run_load(ports["direct"], request, 16, 0.0, 3.0)
+            run_load(ports["proxy"], request, 16, 0.0, 3.0)
+        names = list(ports)
         for workload, request in requests.items():
+            # 1 MB bulk requests take up to seconds under load: a longer window for a fair count.
+            scale = 2.5 if workload.startswith("bulk") else 1.0
             for connections in CONCURRENCY:
-                for contender, port in ports.items():
-                    # 1 MB bulk requests take up to seconds under load: a longer window for a fair count.
-                    scale = 2.5 if workload.startswith("bulk") else 1.0
-                    result = run_load(port, request, connections, ns.warmup * scale, ns.seconds * scale)
-                    row = {"workload": workload, "connections": connections, "contender": contender, **result}
-                    rows.append(row)
+                results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+                for round_ in range(ns.rounds):
+                    shift = round_ % len(names)
+                    for contender in names[shift:] + names[:shift]:
+                        results[contender].append(run_load(ports[contender], request, connections,
+                                                           ns.warmup * scale, ns.seconds * scale))
+                for contender in names:
+                    result = median_of(results[contender])
+                    rows.append({"workload": workload, "connections": connections, "contender": contender,
+                                 **result})
                     print(f"  {workload:<12} c={connections:<3} {contender:<8} {result['rps']:>9.1f} req/s  "
                           f"p50 {result['p50_ms']:7.3f} ms  p99 {result['p99_ms']:8.3f} ms  "
-                          f"errors {result['errors']}", flush=True)
-        missed = uncaptured(admins) + uncaptured(admins2)
-        for each in (proxy, proxy2):
-            each.send_signal(signal.SIGTERM)
-            each.wait(60)
+                          f"rounds {result['rounds_rps']}  errors {result['errors']}", flush=True)
+        missed = uncaptured(admins)
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(60)
         records = topic_records(brokers, topic)
     finally:
-        for each in (proxy, proxy2):
-            if each.poll() is None:
-                each.send_signal(signal.SIGTERM)
-                each.wait(60)
+        if proxy.poll() is None:
+            proxy.send_signal(signal.SIGTERM)
+            proxy.wait(60)
         nginx.send_signal(signal.SIGQUIT)
         nginx.wait(30)
         if not ns.keep:
             manager.down(SANDBOX)
     report(rows, machine(), time.monotonic() - began, missed, records)
+
+
+def median_of(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One cell's rounds: the median of each figure, every round's req/s, and all errors."""
+    return {"rps": round(statistics.median(r["rps"] for r in results), 1),
+            "p50_ms": statistics.median(r["p50_ms"] for r in results),
+            "p99_ms": statistics.median(r["p99_ms"] for r in results),
+            "errors": sum(r["errors"] for r in results),
+            "rounds_rps": [r["rps"] for r in results]}
 
 
 def report(rows: list[dict[str, Any]], host: dict[str, object], seconds: float, missed: float,
@@ -307,7 +330,8 @@ def report(rows: list[dict[str, Any]], host: dict[str, object], seconds: float, 
         f"capture proxy benchmark: {host['cpus']} CPUs, {host['memory_gb']} GB, Python {host['python']}; "
         "backend: the sandbox's Elasticsearch 7.10.2 source (not a stub server)",
         "load generator: Python/uvloop, one process, keep-alive connections, one request in flight each",
-        "nginx: worker_processes auto (2); proxy: one process, defaults (linger.ms 0); proxy l1: --kafka-linger-ms 1",
+        "nginx: worker_processes auto (2); proxy: one process, defaults",
+        "each figure: the median of the rounds (contenders in a rotated order each round)",
         "added = contender's percentile minus direct's percentile at the same concurrency",
         "",
         f"{'workload':<12} {'conn':>4} {'contender':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "

@@ -107,6 +107,10 @@ def proxy(
         "Do not capture requests whose path matches this regex (repeatable).", "SUPPRESS_CAPTURE_PATH")] = None,
     add_header: Annotated[list[str] | None, _opt("Add 'Name: value' to forwarded requests (repeatable).",
                                                  "ADD_HEADER")] = None,
+    durable_read_posts: Annotated[bool, _opt(
+        "Hold POST searches, counts, multi-gets and other read APIs for their Kafka acknowledgement, as writes "
+        "are (by default they are captured asynchronously, like GETs).", "DURABLE_READ_POSTS",
+        "--durable-read-posts")] = False,
     metrics_listen: Annotated[str | None, _opt("HOST:PORT for /metrics and /health.", "METRICS_LISTEN")] = None,
     shutdown_timeout: Annotated[float, _opt("Seconds to drain in-flight requests on SIGTERM.",
                                             "SHUTDOWN_TIMEOUT")] = 30.0,
@@ -136,7 +140,7 @@ def proxy(
                                           suppress_capture_path or []),
             added_headers=tuple(parse_added_header(h) for h in add_header or []),
             max_record_bytes=max_record_bytes, metrics_listen=metrics_listen, shutdown_timeout_s=shutdown_timeout,
-            use_uvloop=not no_uvloop, workers=workers)
+            use_uvloop=not no_uvloop, workers=workers, durable_read_posts=durable_read_posts)
         from workers.capture.server import main
 
         main(options)
@@ -156,7 +160,7 @@ def build_options(*, listen: str, destination: str, kafka_brokers: str, kafka_to
                   node_id: str, on_capture_failure: str, kafka: dict[str, object], tls: TlsOptions,
                   suppression: Suppression, added_headers: tuple[bytes, ...], max_record_bytes: int,
                   metrics_listen: str | None, shutdown_timeout_s: float, use_uvloop: bool,
-                  workers: int = 1) -> ProxyOptions:
+                  workers: int = 1, durable_read_posts: bool = False) -> ProxyOptions:
     """ProxyOptions from the command-line values (kept apart from typer so tests can call it)."""
     if not destination:
         raise ConfigurationError("--destination is required")
@@ -172,7 +176,7 @@ def build_options(*, listen: str, destination: str, kafka_brokers: str, kafka_to
         on_capture_failure=on_capture_failure,  # type: ignore[arg-type]
         suppression=suppression, added_headers=added_headers, max_record_bytes=max_record_bytes,
         metrics_host=metrics_host, metrics_port=metrics_port, shutdown_timeout_s=shutdown_timeout_s,
-        use_uvloop=use_uvloop, workers=workers)
+        use_uvloop=use_uvloop, workers=workers, durable_read_posts=durable_read_posts)
 
 
 def app() -> typer.Typer:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from workers.capture.buffered import BufferedStream, HeadTooLarge
+from workers.capture.classify import changes_data
 from workers.capture.http1 import BodyFramer, MalformedHttp, RequestHead, parse_request_head, parse_response_head
 from workers.capture.kafka_sink import Ticket
-from workers.capture.options import MUTATING_METHODS
 from workers.capture.recorder import ConnectionRecorder, MessageRecorder
 from workers.capture.records import Kind
 from workers.capture.responses import BAD_GATEWAY, BAD_GATEWAY_CLOSE, BAD_REQUEST, HEAD_TOO_LARGE, UNAVAILABLE
@@ -155,10 +155,10 @@ class ClientConnection:
         server, metrics = self.server, self.server.metrics
         self.seq += 1
         self.pending += 1
-        metrics.requests.labels(head.method).inc()
+        metrics.count_request(head.method)
         metrics.in_flight.inc()
         txn = Transaction(self.seq, head, received)
-        mutating = head.method in MUTATING_METHODS
+        mutating = changes_data(head.method, head.path, server.options.durable_read_posts)
         capture = self.recorder is not None
         if capture and server.options.suppression and server.options.suppression.matches(
                 head.method, head.path, head.headers):
@@ -232,20 +232,17 @@ class ClientConnection:
         prefix: bytes | None = None
         if framer.done and txn.hold:
             held = first  # the head is the whole request
-        elif self.client.buf and not framer.done and not txn.hold:
-            prefix = first  # body bytes are already here: head and body go out in one write
+        elif not framer.done and not txn.hold and not head.expect_continue:
+            # The head waits for the first body bytes, to leave in one write: clients (urllib3 among them) often
+            # send the head and the body apart, and each write to the source costs a system call and a wake-up.
+            prefix = first
         else:
-            # Sent at once even with a body to come: a client that sent Expect: 100-continue waits for the
-            # source's 100 before sending the body.
+            # Sent at once: a client that sent Expect: 100-continue waits for the source's 100 before the body.
             writer.write(first)
         size = len(head.raw)
         while not framer.done:
-            if not self.client.buf:
-                if prefix is not None:
-                    writer.write(prefix)
-                    prefix = None
-                if not await self.client.fill():
-                    raise ConnectionError("client closed the connection inside a request body")
+            if not self.client.buf and not await self.client.fill():
+                raise ConnectionError("client closed the connection inside a request body")
             n = framer.feed(self.client.buf)
             if n == 0:
                 if prefix is not None:
@@ -328,7 +325,7 @@ class ClientConnection:
         await self.writer.drain()
         metrics = self.server.metrics
         metrics.response_bytes.inc(len(data))
-        metrics.responses.labels(f"{status // 100}xx").inc()
+        metrics.count_response(status)
 
     async def _relay(self, txn: Transaction) -> bool:
         """Return the destination's response unchanged; False when the connection must close after it."""
@@ -378,21 +375,19 @@ class ClientConnection:
         sent += len(raw)
         if recorder:
             await recorder.add(raw)
-        # The head waits for the first body bytes when they are already here, to leave in one write.
+        # The head waits for the first body bytes, to leave in one write (sources often send them apart).
         prefix: bytes | None = raw
         framer = BodyFramer(head.framing, head.length)
         while not framer.done:
-            if not stream.buf:
+            if not stream.buf and not await stream.fill():
+                if framer.finish_at_eof():
+                    break
+                # The response is cut short: the client must see the connection end, not a truncation.
                 if prefix is not None:
                     self.writer.write(prefix)
-                    prefix = None
-                if not await stream.fill():
-                    if framer.finish_at_eof():
-                        break
-                    # The response is cut short: the client must see the connection end, not a truncation.
-                    upstream.close()
-                    await self.writer.drain()
-                    return False
+                upstream.close()
+                await self.writer.drain()
+                return False
             n = framer.feed(stream.buf)
             if n == 0:
                 if prefix is not None:
@@ -414,7 +409,7 @@ class ClientConnection:
         await self.writer.drain()
         metrics = self.server.metrics
         metrics.response_bytes.inc(sent)
-        metrics.responses.labels(f"{head.status // 100}xx").inc()
+        metrics.count_response(head.status)
         if recorder:
             await recorder.finish(self._timestamps(txn, started, head.status, sent), txn.recorder)
         if not head.keep_alive:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -43,6 +45,25 @@ class ProxyMetrics:
                                  registry=r)
         self.kafka_healthy = Gauge("capture_proxy_kafka_healthy", "1 while Kafka acknowledges capture records.",
                                    registry=r)
+
+        # labels() takes a lock and builds a key on every call; the per-request counters look their child up here.
+        self._by_method: dict[str, Any] = {}
+        self._by_status: dict[int, Any] = {}
+
+    def count_request(self, method: str) -> None:
+        """One request received."""
+        child = self._by_method.get(method)
+        if child is None:
+            child = self._by_method[method] = self.requests.labels(method)
+        child.inc()
+
+    def count_response(self, status: int) -> None:
+        """One response sent, counted by status class."""
+        status_class = status // 100
+        child = self._by_status.get(status_class)
+        if child is None:
+            child = self._by_status[status_class] = self.responses.labels(f"{status_class}xx")
+        child.inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

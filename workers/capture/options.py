@@ -175,6 +175,8 @@ class ProxyOptions:
     on_capture_failure: OnCaptureFailure = "forward"
     suppression: Suppression = field(default_factory=Suppression)
     added_headers: tuple[bytes, ...] = ()
+    # POST searches (and the other read APIs in workers.capture.classify) held for the acknowledgement too.
+    durable_read_posts: bool = False
     max_record_bytes: int = 1 << 20
     max_head_bytes: int = 64 << 10
     metrics_host: str | None = None

@@ -70,7 +70,13 @@ def test_kafka_stopped_mid_run_forward_keeps_serving_and_reject_refuses_writes(
             assert status == 503, body
         status, body = call(reject, "GET", f"/{index}/_doc/before-r")
         assert status == 200 and json.loads(body)["found"] is True
+        # A search sent as POST reads: served; a POST that writes (auto-id index) is refused.
+        status, body = call(reject, "POST", f"/{index}/_search", {"query": {"match_all": {}}})
+        assert status == 200, body
+        status, body = call(reject, "POST", f"/{index}/_doc", {"n": 9})
+        assert status == 503, body
         assert reject.metric("capture_proxy_rejected_requests_total", method="PUT") == 3
+        assert reject.metric("capture_proxy_rejected_requests_total", method="POST") == 1
         # The refused writes never reached the source; the forwarded ones did.
         for i in range(3):
             assert call(forward, "GET", f"/{index}/_doc/r{i}")[0] == 404
