@@ -3,12 +3,14 @@
 One run, one machine, the same data (a multi-shard `logs` index of 1M documents on Elasticsearch 7.10.2,
 snapshotted), into OpenSearch 2.19, the target index recreated identically before each contender:
   1. ceiling: the same documents as ready-made (pre-gzipped) NDJSON bodies, posted with the worker's in-flight
-     policy; the best of three request shapes (10 x 10 MiB adaptive and fixed, 4 x 2 MiB) is the ceiling;
-  2. this worker (one shard after another, defaults: up to 10 x 10 MiB in flight, adaptive, gzip), and two
-     informational variants (fixed 10 in flight; 4 x 2 MiB);
+     policy; the better of two request shapes (10 x 10 MiB adaptive, 4 x 2 MiB fixed) is the ceiling;
+  2. this worker (one shard after another, defaults: up to 10 x 10 MiB in flight, adaptive, gzip);
   3. peers: OpenSearch reindex-from-remote, elasticdump (npm), opensearch-py helpers.reindex.
+The target is warmed up first (a fresh JVM indexes slowly until its JIT settles); the ceiling shapes and the
+worker are then measured in rounds (default 2) in a rotated order, and their median is reported, since this
+VM's speed drifts by a quarter over minutes. The peers, far behind, run once each.
 
-    .venv/bin/python bench/backfill.py [--docs 1000000] [--shards 4] [--skip elasticdump] [--keep]
+    .venv/bin/python bench/backfill.py [--docs 1000000] [--shards 4] [--rounds 2] [--skip elasticdump] [--keep]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -159,6 +162,15 @@ def run_worker(repo: str, snapshot: str, target_url: str, shards: int, connectio
         run_shard(open_blob_store(repo), snapshot, INDEX, shard, options, Progress())
 
 
+def median_row(label: str, results: list[dict[str, float | str]], docs: int,
+               source_mb: float) -> dict[str, float | str]:
+    """One contender over its rounds: the median time, and every round's docs/s."""
+    seconds = statistics.median(float(r["seconds"]) for r in results)
+    return {"contender": label, "seconds": round(seconds, 1), "docs_per_s": round(docs / seconds),
+            "mb_per_s": round(source_mb / seconds, 2),
+            "rounds_docs_per_s": " ".join(str(r["docs_per_s"]) for r in results)}
+
+
 def reindex_from_remote(source_url: str, target: OpenSearch) -> None:
     task = target.reindex(body={"source": {"remote": {"host": source_url}, "index": INDEX, "size": 1000},
                                 "dest": {"index": INDEX}}, params={"wait_for_completion": "false"})["task"]
@@ -196,7 +208,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--shards", type=int, default=4)
-    parser.add_argument("--skip", action="append", default=[], help="contenders to leave out")
+    parser.add_argument("--skip", action="append", default=[], help="peers to leave out")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of the ceiling and the worker, order rotated; medians reported (default 2)")
     parser.add_argument("--keep", action="store_true", help="leave the benchmark sandbox running")
     args = parser.parse_args()
     name = "bench-backfill"
@@ -219,22 +233,24 @@ def main() -> None:
         small = 2 << 20
         bodies = {size: ndjson_bodies(repo, snapshot, work, size) for size in (BODY_BYTES, small)}
         source_mb = sum(len(d.source) for d in read_snapshot_documents(open_blob_store(repo), snapshot)) / 1e6
-        # The ceiling is the best of several request shapes: the target's physical limit, not one guess at it.
-        ceilings: list[tuple[str, int, int, bool]] = [
-            ("10 x 10 MiB, adaptive", CONCURRENCY, BODY_BYTES, True),
-            ("10 x 10 MiB, fixed", CONCURRENCY, BODY_BYTES, False),
-            ("4 x 2 MiB, fixed", 4, small, False),
+        # The ceiling is the best of two request shapes: the target's physical limit, not one guess at it.
+        measured: list[tuple[str, Callable[[], None]]] = [
+            ("ceiling: 10 x 10 MiB, adaptive",
+             functools.partial(post_bodies, target_url, bodies[BODY_BYTES], CONCURRENCY, True)),
+            ("ceiling: 4 x 2 MiB, fixed", functools.partial(post_bodies, target_url, bodies[small], 4, False)),
+            (WORKER, lambda: run_worker(repo, snapshot, target_url, args.shards)),
         ]
-        rows = []
-        for shape, conns, size, adaptive in ceilings:
-            rows.append(timed(f"ceiling: {shape}", target, args.shards, args.docs, source_mb,
-                              functools.partial(post_bodies, target_url, bodies[size], conns, adaptive)))
-        rows.append(timed(WORKER, target, args.shards, args.docs, source_mb,
-                          lambda: run_worker(repo, snapshot, target_url, args.shards)))
-        rows.append(timed("this worker, fixed 10 in flight", target, args.shards, args.docs, source_mb,
-                          lambda: run_worker(repo, snapshot, target_url, args.shards, adaptive=False)))
-        rows.append(timed("this worker, 4 x 2 MiB", target, args.shards, args.docs, source_mb,
-                          lambda: run_worker(repo, snapshot, target_url, args.shards, 4, small)))
+        # A fresh JVM indexes at a fraction of its speed until its JIT and heap settle, and this VM's speed
+        # drifts over minutes: warm the target up, then measure in rounds, the order rotated each round.
+        print("warming the target up (a quarter of the bodies, not measured) ...", flush=True)
+        reset_target(target, args.shards)
+        post_bodies(target_url, bodies[BODY_BYTES][: max(1, len(bodies[BODY_BYTES]) // 4)], CONCURRENCY, True)
+        runs: dict[str, list[dict[str, float | str]]] = {label: [] for label, _ in measured}
+        for round_ in range(args.rounds):
+            shift = round_ % len(measured)
+            for label, run in measured[shift:] + measured[:shift]:
+                runs[label].append(timed(label, target, args.shards, args.docs, source_mb, run))
+        rows = [median_row(label, results, args.docs, source_mb) for label, results in runs.items()]
         peers: list[tuple[str, Callable[[], None]]] = [
             ("reindex-from-remote", lambda: reindex_from_remote(source_url, target)),
             ("elasticdump", lambda: run_elasticdump(source_url, target_url)),
@@ -251,10 +267,11 @@ def main() -> None:
     worker = next(r for r in rows if r["contender"] == WORKER)
     best = max((r for r in rows if str(r["contender"]).startswith("ceiling")), key=lambda r: float(r["docs_per_s"]))
     print(f"\nmachine: {machine()}; {args.docs} documents, {source_mb:.0f} MB of source, {args.shards} shards")
-    print(f"{'contender':34} {'seconds':>8} {'docs/s':>9} {'MB/s':>7} {'worker / this':>14}")
+    print(f"{'contender':34} {'seconds':>8} {'docs/s':>9} {'MB/s':>7} {'worker / this':>14}  rounds (docs/s)")
     for r in rows:
         ratio = float(worker["docs_per_s"]) / float(r["docs_per_s"])
-        print(f"{r['contender']:34} {r['seconds']:>8} {r['docs_per_s']:>9} {r['mb_per_s']:>7} {ratio:>14.2f}")
+        print(f"{r['contender']:34} {r['seconds']:>8} {r['docs_per_s']:>9} {r['mb_per_s']:>7} {ratio:>14.2f}  "
+              f"{r.get('rounds_docs_per_s', '')}")
     print(f"worker / best ceiling ({best['contender']}): {float(worker['docs_per_s']) / float(best['docs_per_s']):.2f}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "backfill.json").write_text(json.dumps({"machine": machine(), "docs": args.docs, "rows": rows},

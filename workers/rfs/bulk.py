@@ -17,7 +17,7 @@ from workers.rfs.options import BackfillOptions, target_index
 Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BulkItem:
     """One document ready for ``_bulk``: its two NDJSON lines."""
 
@@ -51,7 +51,11 @@ class Batch:
 
 def body_of(items: Iterable[BulkItem]) -> bytes:
     """The NDJSON request body."""
-    return b"".join(item.action + b"\n" + item.source + b"\n" for item in items)
+    # One join over all the pieces: each document's bytes are copied once, not once per concatenation.
+    parts: list[bytes] = []
+    for item in items:
+        parts += (item.action, b"\n", item.source, b"\n")
+    return b"".join(parts)
 
 
 def load_transform(path: str) -> Transform:
