@@ -42,3 +42,16 @@ def test_sasl_password_is_read_from_the_named_variable(monkeypatch: pytest.Monke
     monkeypatch.setenv("CAPTURE_TEST_PASSWORD", "s3cret")
     config = producer_config(options, 1 << 20)
     assert config["sasl.password"] == "s3cret" and config["acks"] == "all" and config["enable.idempotence"] is True
+
+
+def test_durable_read_posts_reaches_the_options_from_flag_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import workers.capture.server as server
+
+    seen: list[bool] = []
+    monkeypatch.setattr(server, "main", lambda options: seen.append(options.durable_read_posts))
+    base = ["proxy", "--destination", "http://127.0.0.1:1", "--no-capture"]
+    assert CliRunner().invoke(app, base).exit_code == 0
+    assert CliRunner().invoke(app, [*base, "--durable-read-posts"]).exit_code == 0
+    monkeypatch.setenv("CAPTURE_PROXY_DURABLE_READ_POSTS", "1")
+    assert CliRunner().invoke(app, base).exit_code == 0
+    assert seen == [False, True, True]
