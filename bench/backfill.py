@@ -3,14 +3,15 @@
 One run, one machine, the same data (a multi-shard `logs` index of 1M documents on Elasticsearch 7.10.2,
 snapshotted), into OpenSearch 2.19, the target index recreated identically before each contender:
   1. ceiling: the same documents as ready-made (pre-gzipped) NDJSON bodies, posted with the worker's in-flight
-     policy; the better of two request shapes (10 x 10 MiB adaptive, 4 x 2 MiB fixed) is the ceiling;
+     policy (the same adaptive limit) and, as a second shape, 4 x 2 MiB fixed; the better is the ceiling;
   2. this worker (one shard after another, defaults: up to 10 x 10 MiB in flight, adaptive, gzip);
   3. peers: OpenSearch reindex-from-remote, elasticdump (npm), opensearch-py helpers.reindex.
 The target is warmed up first (a fresh JVM indexes slowly until its JIT settles); the ceiling shapes and the
-worker are then measured in rounds (default 2) in a rotated order, and their median is reported, since this
-VM's speed drifts by a quarter over minutes. The peers, far behind, run once each.
+worker and reindex-from-remote (the closest peer) are then measured in rounds (default 3) in a rotated order,
+and their median is reported, since this VM's speed drifts by a quarter over minutes. The other peers, far
+behind, run once each.
 
-    .venv/bin/python bench/backfill.py [--docs 1000000] [--shards 4] [--rounds 2] [--skip elasticdump] [--keep]
+    .venv/bin/python bench/backfill.py [--docs 1000000] [--shards 4] [--rounds 3] [--skip elasticdump] [--keep]
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def post_bodies(target_url: str, bodies: list[Path], connections: int, adaptive:
         body = path.read_bytes()
         for attempt in range(1, 51):
             epoch = limit.epoch
+            began = time.perf_counter()
             try:
                 resp = client.transport.perform_request("POST", "/_bulk", body=body, headers=headers,
                                                         params={"filter_path": "errors"})
@@ -135,7 +137,7 @@ def post_bodies(target_url: str, bodies: list[Path], connections: int, adaptive:
                 resp = {"errors": True}
             if not resp.get("errors"):
                 if attempt == 1:
-                    limit.succeeded()
+                    limit.succeeded(epoch, time.perf_counter() - began, len(body))
                 return
             limit.throttled(epoch)
             time.sleep(backoff(attempt, 0.5, 30.0))
@@ -158,8 +160,11 @@ def run_worker(repo: str, snapshot: str, target_url: str, shards: int, connectio
     options = BackfillOptions(target=ClusterConnection(target_url, timeout_s=300), max_connections=connections,
                               adaptive_concurrency=adaptive, max_bulk_bytes=body_bytes, dead_letter="off",
                               verify_checksums=True)
+    limits = []
     for shard in range(shards):
-        run_shard(open_blob_store(repo), snapshot, INDEX, shard, options, Progress())
+        result = run_shard(open_blob_store(repo), snapshot, INDEX, shard, options, Progress())
+        limits.append(f"{result.concurrency.get('highest')}/{result.concurrency.get('final')}")
+    print(f"  worker in-flight limit per shard (highest/final): {' '.join(limits)}", flush=True)
 
 
 def median_row(label: str, results: list[dict[str, float | str]], docs: int,
@@ -209,8 +214,9 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--skip", action="append", default=[], help="peers to leave out")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="rounds of the ceiling and the worker, order rotated; medians reported (default 2)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of the ceiling, the worker and reindex-from-remote, order rotated; medians "
+                             "reported (default 3)")
     parser.add_argument("--keep", action="store_true", help="leave the benchmark sandbox running")
     args = parser.parse_args()
     name = "bench-backfill"
@@ -239,6 +245,8 @@ def main() -> None:
              functools.partial(post_bodies, target_url, bodies[BODY_BYTES], CONCURRENCY, True)),
             ("ceiling: 4 x 2 MiB, fixed", functools.partial(post_bodies, target_url, bodies[small], 4, False)),
             (WORKER, lambda: run_worker(repo, snapshot, target_url, args.shards)),
+            # The closest peer: measured in the same rounds, since a margin from one run would be the VM's drift.
+            ("reindex-from-remote", lambda: reindex_from_remote(source_url, target)),
         ]
         # A fresh JVM indexes at a fraction of its speed until its JIT and heap settle, and this VM's speed
         # drifts over minutes: warm the target up, then measure in rounds, the order rotated each round.
@@ -252,7 +260,6 @@ def main() -> None:
                 runs[label].append(timed(label, target, args.shards, args.docs, source_mb, run))
         rows = [median_row(label, results, args.docs, source_mb) for label, results in runs.items()]
         peers: list[tuple[str, Callable[[], None]]] = [
-            ("reindex-from-remote", lambda: reindex_from_remote(source_url, target)),
             ("elasticdump", lambda: run_elasticdump(source_url, target_url)),
             ("opensearch-py helpers.reindex", lambda: run_helpers_reindex(source_url, target_url)),
         ]

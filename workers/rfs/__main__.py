@@ -43,9 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     tgt.add_argument("--target-timeout", type=float, default=120.0, help="seconds per request (default 120)")
     bulk = p.add_argument_group("bulk")
     bulk.add_argument("--max-connections", type=int, default=10,
-                      help="most bulk requests in flight (default 10); fewer while the target throttles")
+                      help="most bulk requests in flight (default 10); fewer while the target's latency shows "
+                           "requests queueing, or it throttles")
     bulk.add_argument("--fixed-concurrency", action="store_true",
-                      help="always keep --max-connections requests in flight, even when the target answers 429")
+                      help="always keep --max-connections requests in flight, whatever the target's latency "
+                           "or 429s")
     bulk.add_argument("--documents-per-bulk-request", type=int, help="default: no limit")
     bulk.add_argument("--max-bulk-bytes", type=int, default=10 << 20, help="request body limit (default 10 MiB)")
     bulk.add_argument("--no-gzip", action="store_true", help="send request bodies uncompressed")

@@ -83,10 +83,10 @@ class BulkSender:
         attempt = 0
         while pending:
             epoch = self.limit.epoch
-            retry, last_error = self._attempt(pending, outcome)
+            retry, last_error, seconds = self._attempt(pending, outcome)
             if not retry:
                 if attempt == 0:
-                    self.limit.succeeded()
+                    self.limit.succeeded(epoch, seconds, batch.size)
                 break
             if last_error.startswith(_THROTTLED):
                 self.limit.throttled(epoch)
@@ -103,7 +103,8 @@ class BulkSender:
             pending = retry
         return outcome
 
-    def _attempt(self, items: list[BulkItem], outcome: BatchOutcome) -> tuple[list[BulkItem], str]:
+    def _attempt(self, items: list[BulkItem], outcome: BatchOutcome) -> tuple[list[BulkItem], str, float]:
+        """Send ``items`` once: the items to retry, why, and how long the target took to answer."""
         body = body_of(items)
         headers = _HEADERS
         if self.options.gzip:
@@ -111,20 +112,22 @@ class BulkSender:
             # sender shares the machine (often the cores) with the reader, and zlib cost a quarter of a core.
             body = igzip.compress(body, compresslevel=1)
             headers = _GZIP_HEADERS
+        began = time.perf_counter()
         try:
             resp: Any = self.client.transport.perform_request("POST", "/_bulk", body=body, headers=headers,
                                                               params=_FILTER)
         except ClientConnectionError as exc:
-            return items, f"connection error: {exc.__class__.__name__}"
+            return items, f"connection error: {exc.__class__.__name__}", 0.0
         except TransportError as exc:
             if exc.status_code == 429:
-                return items, f"{_THROTTLED} (whole request)"
+                return items, f"{_THROTTLED} (whole request)", 0.0
             if isinstance(exc.status_code, int) and exc.status_code in RETRYABLE_STATUS:
-                return items, f"HTTP {exc.status_code}"
+                return items, f"HTTP {exc.status_code}", 0.0
             raise BulkFailedError(f"target refused a bulk request: HTTP {exc.status_code} {exc.error}") from None
+        seconds = time.perf_counter() - began
         if not resp.get("errors"):
             outcome.written += len(items)
-            return [], ""
+            return [], "", seconds
         results = resp.get("items", [])
         if len(results) != len(items):
             raise BulkFailedError(f"bulk response has {len(results)} items for {len(items)} documents")
@@ -148,4 +151,4 @@ class BulkSender:
                 outcome.allowed_failures += 1
             else:
                 outcome.rejected.append(Rejection(item, status, error_type, str(error.get("reason", ""))))
-        return retry, last
+        return retry, last, seconds

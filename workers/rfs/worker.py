@@ -133,7 +133,8 @@ def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: 
                   coordinator, options.lease_seconds)
         finally:
             writer.close()  # the last resume point is on the target before completion (or a failure) is recorded
-        result.concurrency = {"max": limit.maximum, "lowest": limit.lowest, "final": limit.limit, "cuts": limit.cuts}
+        result.concurrency = {"max": limit.maximum, "highest": limit.highest, "lowest": limit.lowest,
+                              "final": limit.limit, "cuts": limit.cuts}
         dead.close()
         read = reader.summary
         result.read = {"live": read.live, "deleted": read.deleted, "nested_skipped": read.nested_skipped,
