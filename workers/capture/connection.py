@@ -148,7 +148,7 @@ class ClientConnection:
         self.server.metrics.malformed.inc()
         self.seq += 1
         self.pending += 1
-        self.server.metrics.in_flight.inc()
+        self.server.metrics.in_flight += 1
         await self.queue.put(Transaction(self.seq, None, time.time_ns(), local=response))
 
     async def _handle(self, head: RequestHead, received: int) -> None:
@@ -156,7 +156,6 @@ class ClientConnection:
         self.seq += 1
         self.pending += 1
         metrics.count_request(head.method)
-        metrics.in_flight.inc()
         txn = Transaction(self.seq, head, received)
         mutating = changes_data(head.method, head.path, server.options.durable_read_posts)
         capture = self.recorder is not None
@@ -265,7 +264,7 @@ class ClientConnection:
             else:
                 writer.write(piece)
             await self._drain_upstream(writer)
-        self.server.metrics.request_bytes.inc(size)
+        self.server.metrics.request_bytes += size
         if recorder:
             await recorder.finish()
         if txn.hold and txn.ticket is not None and txn.ticket.future is not None and not await txn.ticket.future:
@@ -308,7 +307,7 @@ class ClientConnection:
                 return "client gone"
             finally:
                 self.pending -= 1
-                self.server.metrics.in_flight.dec()
+                self.server.metrics.in_flight -= 1
                 if txn.recorder is not None and txn.recorder.deferred:
                     await txn.recorder.flush()  # its response was not recorded: the request still is
             if not keep:
@@ -323,9 +322,7 @@ class ClientConnection:
     async def _send(self, data: bytes, status: int) -> None:
         self.writer.write(data)
         await self.writer.drain()
-        metrics = self.server.metrics
-        metrics.response_bytes.inc(len(data))
-        metrics.count_response(status)
+        self.server.metrics.count_response(status, len(data))
 
     async def _relay(self, txn: Transaction) -> bool:
         """Return the destination's response unchanged; False when the connection must close after it."""
@@ -407,9 +404,7 @@ class ClientConnection:
         if prefix is not None:
             self.writer.write(prefix)
         await self.writer.drain()
-        metrics = self.server.metrics
-        metrics.response_bytes.inc(sent)
-        metrics.count_response(head.status)
+        self.server.metrics.count_response(head.status, sent)
         if recorder:
             await recorder.finish(self._timestamps(txn, started, head.status, sent), txn.recorder)
         if not head.keep_alive:

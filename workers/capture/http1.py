@@ -8,8 +8,9 @@ chunked, or until the connection closes (responses only).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 import httptools
 
@@ -31,27 +32,65 @@ class Framing(Enum):
     UNTIL_CLOSE = "until-close"
 
 
-@dataclass
-class _Collector:
-    """httptools callback target for one head."""
+class _Completion:
+    """httptools callback target: only the end of the head, when llhttp knows whether the connection persists.
 
-    url: bytes = b""
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    complete: bool = False
-    keep_alive: bool = True
-    parser: httptools.HttpRequestParser | httptools.HttpResponseParser | None = None
+    Per-header callbacks cost more than llhttp's whole parse of a small head; the few headers the proxy needs are
+    found in the raw bytes instead, once llhttp has validated them.
+    """
 
-    def on_url(self, url: bytes) -> None:
-        self.url += url
+    __slots__ = ("complete", "keep_alive", "parser")
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+    def __init__(self) -> None:
+        self.complete = False
+        self.keep_alive = True
+        self.parser: httptools.HttpRequestParser | httptools.HttpResponseParser | None = None
 
     def on_headers_complete(self) -> None:
         self.complete = True
         # Asked here: once llhttp completes a bodiless message it resets the flags for the next one.
         if self.parser is not None:
             self.keep_alive = self.parser.should_keep_alive()
+
+
+def _validate(raw: bytes, parser_class: type[httptools.HttpRequestParser] | type[httptools.HttpResponseParser],
+              what: str) -> _Completion:
+    completion = _Completion()
+    parser = completion.parser = parser_class(completion)
+    try:
+        parser.feed_data(raw)
+    except httptools.HttpParserUpgrade:
+        pass  # an Upgrade request: the head itself is complete
+    except httptools.HttpParserError as exc:
+        raise MalformedHttp(str(exc)) from None
+    if not completion.complete:
+        raise MalformedHttp(f"incomplete {what} head")
+    return completion
+
+
+_CONTENT_LENGTH = b"\r\ncontent-length:"
+
+
+def _values(raw: bytes, lower: bytes, name: bytes) -> list[bytes]:
+    """Every value of header ``name`` (lower case) in a head llhttp has validated, in order."""
+    key = b"\r\n" + name + b":"
+    values = []
+    at = lower.find(key)
+    while at >= 0:
+        start = at + len(key)
+        end = raw.find(b"\r\n", start)
+        values.append(raw[start:end].strip(b" \t"))
+        at = lower.find(key, end)
+    return values
+
+
+def _header_list(raw: bytes) -> list[tuple[bytes, bytes]]:
+    headers = []
+    for line in raw.split(b"\r\n")[1:]:
+        if line:
+            name, _, value = line.partition(b":")
+            headers.append((name, value.strip(b" \t")))
+    return headers
 
 
 @dataclass(frozen=True)
@@ -61,7 +100,6 @@ class RequestHead:
     raw: bytes
     method: str
     target: bytes
-    headers: list[tuple[bytes, bytes]]
     keep_alive: bool
     framing: Framing
     length: int
@@ -71,6 +109,11 @@ class RequestHead:
     def path(self) -> str:
         """The request target without its query, decoded as Latin-1 (bytes kept one to one)."""
         return self.target.split(b"?", 1)[0].decode("latin-1")
+
+    @cached_property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The header fields in order, names as sent (only suppression rules by header need them)."""
+        return _header_list(self.raw)
 
 
 @dataclass(frozen=True)
@@ -89,63 +132,47 @@ class ResponseHead:
         return 100 <= self.status < 200 and self.status != 101
 
 
-def _body_framing(headers: list[tuple[bytes, bytes]], default: Framing) -> tuple[Framing, int]:
-    # llhttp has already refused a head with both Transfer-Encoding and Content-Length, or a bad length.
-    framing, length = default, 0
-    for name, value in headers:
-        lower = name.lower()
-        if lower == b"transfer-encoding":
-            # Chunked must be the last coding (RFC 9112 6.1); any other final coding reads until close.
-            last = value.rsplit(b",", 1)[-1].strip().lower()
-            framing = Framing.CHUNKED if last == b"chunked" else Framing.UNTIL_CLOSE
-        elif lower == b"content-length" and framing is not Framing.CHUNKED:
-            try:
-                length = int(value.strip())
-            except ValueError:
-                raise MalformedHttp(f"bad Content-Length {value!r}") from None
-            framing = Framing.LENGTH if length else Framing.NONE
-    return framing, length
+def _body_framing(raw: bytes, lower: bytes, default: Framing) -> tuple[Framing, int]:
+    # llhttp has already refused a head with both Transfer-Encoding and Content-Length, or a bad or repeated length.
+    if b"\r\ntransfer-encoding:" in lower:
+        # Chunked must be the last coding (RFC 9112 6.1); any other final coding reads until close.
+        last = b",".join(_values(raw, lower, b"transfer-encoding")).rsplit(b",", 1)[-1].strip().lower()
+        return (Framing.CHUNKED if last == b"chunked" else Framing.UNTIL_CLOSE), 0
+    at = lower.find(_CONTENT_LENGTH)
+    if at < 0:
+        return default, 0
+    value = raw[at + len(_CONTENT_LENGTH):raw.find(b"\r\n", at + len(_CONTENT_LENGTH))]
+    try:
+        length = int(value)  # surrounding spaces and tabs allowed, as in a field value
+    except ValueError:
+        raise MalformedHttp(f"bad Content-Length {value!r}") from None
+    return (Framing.LENGTH if length else Framing.NONE), length
 
 
 def parse_request_head(raw: bytes) -> RequestHead:
     """The request head in ``raw`` (which ends with an empty line)."""
-    collector = _Collector()
-    parser = collector.parser = httptools.HttpRequestParser(collector)
-    try:
-        parser.feed_data(raw)
-    except httptools.HttpParserUpgrade:
-        pass  # an Upgrade request: the head itself is complete
-    except httptools.HttpParserError as exc:
-        raise MalformedHttp(str(exc)) from None
-    if not collector.complete:
-        raise MalformedHttp("incomplete request head")
-    framing, length = _body_framing(collector.headers, Framing.NONE)
+    completion = _validate(raw, httptools.HttpRequestParser, "request")
+    lower = raw.lower()
+    framing, length = _body_framing(raw, lower, Framing.NONE)
     if framing is Framing.UNTIL_CLOSE:
         raise MalformedHttp("a request body must be chunked or have a Content-Length")
-    expect = any(n.lower() == b"expect" and v.strip().lower() == b"100-continue" for n, v in collector.headers)
-    return RequestHead(raw, parser.get_method().decode("latin-1"), collector.url, collector.headers,
-                       collector.keep_alive, framing, length, expect)
+    expect = b"\r\nexpect:" in lower and any(v.lower() == b"100-continue" for v in _values(raw, lower, b"expect"))
+    # llhttp accepted the request line: method, target and version, apart by spaces (it tolerates runs of them).
+    method, target, _ = raw[:raw.find(b"\r\n")].split(None, 2)
+    return RequestHead(raw, method.decode("latin-1"), target, completion.keep_alive, framing, length, expect)
 
 
 def parse_response_head(raw: bytes, request_method: str) -> ResponseHead:
     """The response head in ``raw``; the request's method decides whether a body follows (HEAD)."""
-    collector = _Collector()
-    parser = collector.parser = httptools.HttpResponseParser(collector)
-    try:
-        parser.feed_data(raw)
-    except httptools.HttpParserUpgrade:
-        pass
-    except httptools.HttpParserError as exc:
-        raise MalformedHttp(str(exc)) from None
-    if not collector.complete:
-        raise MalformedHttp("incomplete response head")
-    status = parser.get_status_code()
-    framing, length = _body_framing(collector.headers, Framing.UNTIL_CLOSE)
+    completion = _validate(raw, httptools.HttpResponseParser, "response")
+    assert isinstance(completion.parser, httptools.HttpResponseParser)
+    status = completion.parser.get_status_code()
     # RFC 9112 6.3: these responses never have a body, whatever their headers say.
     if request_method == "HEAD" or 100 <= status < 200 or status in (204, 304):
         framing, length = Framing.NONE, 0
-    return ResponseHead(raw, status, collector.keep_alive and framing is not Framing.UNTIL_CLOSE,
-                        framing, length)
+    else:
+        framing, length = _body_framing(raw, raw.lower(), Framing.UNTIL_CLOSE)
+    return ResponseHead(raw, status, completion.keep_alive and framing is not Framing.UNTIL_CLOSE, framing, length)
 
 
 class BodyFramer:

@@ -24,6 +24,8 @@ log = logging.getLogger("workers.capture.kafka")
 _Delivery = tuple["Ticket | None", float, int, "KafkaError | None"]
 # librdkafka's own limit on queued messages (queue.buffering.max.messages) is 100000; stay under it.
 _MAX_QUEUED = 90_000
+# How often the event loop serves the batching producer's delivery reports while it has records out.
+_BACKGROUND_POLL_S = 0.005
 
 
 class Ticket:
@@ -105,7 +107,7 @@ def producer_config(options: KafkaOptions, max_record_bytes: int) -> dict[str, A
 
 
 class _Lane:
-    """One producer, the thread that serves its delivery reports, and the records of the current loop turn."""
+    """One producer, what serves its delivery reports, and the records of the current loop turn."""
 
     def __init__(self, name: str, producer: Producer) -> None:
         self.name = name
@@ -114,6 +116,7 @@ class _Lane:
         self.pending: list[dict[str, Any]] = []
         self.pending_meta: list[tuple[Ticket | None, float, int]] = []
         self.flush_scheduled = False
+        self.poll_scheduled = False
         self.thread: threading.Thread | None = None
 
 
@@ -121,7 +124,10 @@ class KafkaSink:
     """Two producers to one topic: an urgent one (linger 0) for records a response waits for, and a batching one
     for everything else, so that asynchronous records never cost a wake-up each. Per connection, transactions
     still complete in order: every transaction's last record goes through the batching producer (see
-    docs/capture-format.md). Threads serve delivery reports and hand them to the event loop in batches."""
+    docs/capture-format.md). A thread serves the urgent producer's delivery reports, so that a held response is
+    released as soon as Kafka answers, and hands them to the event loop in batches; nobody waits for the batching
+    producer's reports, so the event loop polls for them on a timer, without a thread taking the GIL from it for
+    every report."""
 
     def __init__(self, options: KafkaOptions, max_record_bytes: int, metrics: ProxyMetrics,
                  loop: asyncio.AbstractEventLoop) -> None:
@@ -147,10 +153,10 @@ class KafkaSink:
 
     def start(self) -> None:
         """Start serving delivery reports."""
-        for lane in (self._urgent, self._background):
-            lane.thread = threading.Thread(target=self._serve, args=(lane,), name=f"capture-kafka-{lane.name}",
-                                           daemon=True)
-            lane.thread.start()
+        lane = self._urgent
+        lane.thread = threading.Thread(target=self._serve, args=(lane,), name=f"capture-kafka-{lane.name}",
+                                       daemon=True)
+        lane.thread.start()
 
     def _set_healthy(self, healthy: bool) -> None:
         if healthy != self.healthy:
@@ -182,6 +188,22 @@ class KafkaSink:
                     self._loop.call_soon_threadsafe(self._set_healthy, True)
                 except KafkaException:
                     pass
+
+    def _poll_background(self) -> None:
+        lane = self._background
+        lane.poll_scheduled = False
+        lane.producer.poll(0)
+        if lane.reports:
+            batch, lane.reports = lane.reports, []
+            self._settle(batch)
+        if len(lane.producer) and not self._stop.is_set():
+            self._schedule_background_poll()
+
+    def _schedule_background_poll(self) -> None:
+        lane = self._background
+        if not lane.poll_scheduled:
+            lane.poll_scheduled = True
+            self._loop.call_later(_BACKGROUND_POLL_S, self._poll_background)
 
     def _hand_over(self, lane: _Lane) -> None:
         if lane.reports:
@@ -248,6 +270,8 @@ class KafkaSink:
             self._set_healthy(False)
             self._settle(failed)
         self.produced += len(batch) - len(failed)
+        if lane is self._background:
+            self._schedule_background_poll()
 
     async def close(self, timeout_s: float) -> int:
         """Stop serving and flush what is queued; returns the number of records left undelivered."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -15,14 +17,14 @@ class ProxyMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("capture_proxy_requests", "Requests received from clients.", ["method"], registry=r)
-        self.responses = Counter("capture_proxy_responses", "Responses sent to clients, by status class.",
-                                 ["status_class"], registry=r)
-        self.request_bytes = Counter("capture_proxy_request_bytes", "Request bytes received from clients.",
-                                     registry=r)
-        self.response_bytes = Counter("capture_proxy_response_bytes", "Response bytes sent to clients.", registry=r)
-        self.in_flight = Gauge("capture_proxy_in_flight_requests", "Requests received and not yet answered.",
-                               registry=r)
+        # Updated once or more per request: plain integers on the event loop's thread, read at scrape time. A
+        # prometheus_client metric takes a lock on every update, a few percent of a small request's cost.
+        self.requests: dict[str, int] = {}
+        self.responses: dict[int, int] = {}
+        self.request_bytes = 0
+        self.response_bytes = 0
+        self.in_flight = 0
+        r.register(_HotCounters(self))
         self.connections = Gauge("capture_proxy_connections", "Open client connections.", registry=r)
         self.capture_latency = Histogram("capture_proxy_capture_latency_seconds",
                                          "From producing a capture record to its acknowledgement by Kafka.",
@@ -46,25 +48,45 @@ class ProxyMetrics:
         self.kafka_healthy = Gauge("capture_proxy_kafka_healthy", "1 while Kafka acknowledges capture records.",
                                    registry=r)
 
-        # labels() takes a lock and builds a key on every call; the per-request counters look their child up here.
-        self._by_method: dict[str, Any] = {}
-        self._by_status: dict[int, Any] = {}
-
     def count_request(self, method: str) -> None:
-        """One request received."""
-        child = self._by_method.get(method)
-        if child is None:
-            child = self._by_method[method] = self.requests.labels(method)
-        child.inc()
+        """One request received (and now in flight)."""
+        self.requests[method] = self.requests.get(method, 0) + 1
+        self.in_flight += 1
 
-    def count_response(self, status: int) -> None:
-        """One response sent, counted by status class."""
+    def count_response(self, status: int, size: int) -> None:
+        """One response of ``size`` bytes sent, counted by status class."""
         status_class = status // 100
-        child = self._by_status.get(status_class)
-        if child is None:
-            child = self._by_status[status_class] = self.responses.labels(f"{status_class}xx")
-        child.inc()
+        self.responses[status_class] = self.responses.get(status_class, 0) + 1
+        self.response_bytes += size
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+class _HotCounters(Collector):
+    """Exposes the per-request integers of ``ProxyMetrics`` in the same form as prometheus_client metrics."""
+
+    def __init__(self, metrics: ProxyMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._metrics
+        requests = CounterMetricFamily("capture_proxy_requests", "Requests received from clients.", labels=["method"])
+        for method, n in sorted(m.requests.items()):
+            requests.add_metric([method], n)
+        yield requests
+        responses = CounterMetricFamily("capture_proxy_responses", "Responses sent to clients, by status class.",
+                                        labels=["status_class"])
+        for status_class, n in sorted(m.responses.items()):
+            responses.add_metric([f"{status_class}xx"], n)
+        yield responses
+        yield CounterMetricFamily("capture_proxy_request_bytes", "Request bytes received from clients.",
+                                  value=m.request_bytes)
+        yield CounterMetricFamily("capture_proxy_response_bytes", "Response bytes sent to clients.",
+                                  value=m.response_bytes)
+        yield GaugeMetricFamily("capture_proxy_in_flight_requests", "Requests received and not yet answered.",
+                                value=m.in_flight)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
