@@ -71,10 +71,24 @@ def test_dagster_dev_serves_assets(tmp_path: Path) -> None:
             proc.wait()
         log.close()
     assert proc.returncode is not None
-    # Nothing of the process group is left behind once its children have wound down.
-    leftovers = ["?"]
-    deadline = time.monotonic() + 30
+    # Nothing of the process group is left running once its children have wound down. A zombie
+    # (exited, not yet reaped by the init process it was orphaned to) is dead and does not count.
+    leftovers = _live_members(proc.pid)
+    deadline = time.monotonic() + 60
     while leftovers and time.monotonic() < deadline:
-        leftovers = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
         time.sleep(0.5)
-    assert leftovers == []
+        leftovers = _live_members(proc.pid)
+    if leftovers:
+        os.killpg(proc.pid, signal.SIGKILL)  # leave nothing behind for the tests that follow
+    assert leftovers == [], "\n".join(leftovers)
+
+
+def _live_members(pgid: int) -> list[str]:
+    """``pid stat etime args`` of the group's processes that have not exited."""
+    listing = subprocess.run(["ps", "-e", "-o", "pgid=,pid=,stat=,etime=,args="], capture_output=True, text=True).stdout
+    members = []
+    for line in listing.splitlines():
+        fields = line.split(None, 4)
+        if len(fields) >= 4 and fields[0] == str(pgid) and not fields[2].startswith("Z"):
+            members.append(" ".join(fields[1:]))
+    return members
