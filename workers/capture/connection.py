@@ -224,8 +224,8 @@ class ClientConnection:
         added = self.server.options.added_headers
         first = head.raw if not added else _with_headers(head.raw, added)
         recorder, writer = txn.recorder, upstream.writer
-        if recorder:
-            await recorder.add(head.raw)
+        if recorder and recorder.append(head.raw):
+            await recorder.emit_full()
         framer = BodyFramer(head.framing, head.length)
         held: bytes | None = None
         prefix: bytes | None = None
@@ -252,8 +252,8 @@ class ClientConnection:
                 continue
             piece = self.client.take(n)
             size += n
-            if recorder:
-                await recorder.add(piece)
+            if recorder and recorder.append(piece):
+                await recorder.emit_full()
             if txn.hold:
                 if held is not None:
                     writer.write(held)
@@ -370,8 +370,8 @@ class ClientConnection:
             await txn.ticket.future
             self.server.metrics.ack_wait.observe(time.perf_counter() - began)
         sent += len(raw)
-        if recorder:
-            await recorder.add(raw)
+        if recorder and recorder.append(raw):
+            await recorder.emit_full()
         # The head waits for the first body bytes, to leave in one write (sources often send them apart).
         prefix: bytes | None = raw
         framer = BodyFramer(head.framing, head.length)
@@ -398,8 +398,8 @@ class ClientConnection:
             self.writer.write(prefix + piece if prefix is not None else piece)
             prefix = None
             sent += n
-            if recorder:
-                await recorder.add(piece)
+            if recorder and recorder.append(piece):
+                await recorder.emit_full()
             await self.writer.drain()
         if prefix is not None:
             self.writer.write(prefix)

@@ -230,15 +230,23 @@ class KafkaSink:
             if ticket is not None:
                 ticket.answered(err is None)
 
+    def has_room(self, size: int) -> bool:
+        """True when a record of ``size`` bytes can be queued now (``enqueue``) without exceeding the buffer."""
+        return self._queued_bytes + size <= self._budget and self._queued < _MAX_QUEUED
+
     async def produce(self, key: bytes, value: bytes, ticket: Ticket | None, urgent: bool = False) -> None:
         """Queue one record (``urgent``: a response waits for it); waits only while the records waiting for
         Kafka fill the buffer (bounded memory)."""
         size = len(value)
-        if self._queued_bytes + size > self._budget or self._queued >= _MAX_QUEUED:
+        if not self.has_room(size):
             deadline = time.monotonic() + self._options.delivery_timeout_ms / 1000
-            while (self._queued and (self._queued_bytes + size > self._budget or self._queued >= _MAX_QUEUED)
-                   and time.monotonic() < deadline):
+            while self._queued and not self.has_room(size) and time.monotonic() < deadline:
                 await asyncio.sleep(0.002)
+        self.enqueue(key, value, ticket, urgent)
+
+    def enqueue(self, key: bytes, value: bytes, ticket: Ticket | None, urgent: bool = False) -> None:
+        """Queue one record at once: ``produce`` without the wait for room (the caller checked ``has_room``)."""
+        size = len(value)
         if ticket is not None:
             ticket.pending += 1
         self._queued_bytes += size
@@ -257,19 +265,22 @@ class KafkaSink:
         lane.flush_scheduled = False
         batch, lane.pending = lane.pending, []
         meta, lane.pending_meta = lane.pending_meta, []
+        queued = 0
         try:
-            lane.producer.produce_batch(self.topic, batch)
+            queued = lane.producer.produce_batch(self.topic, batch)
         except (BufferError, KafkaException) as exc:
             log.warning("capture records refused by the producer: %s", exc)
             for message in batch:
                 message.setdefault("_error", exc)
-        # produce_batch marks each record it could not queue with "_error"; those get no delivery report.
-        failed: list[_Delivery] = [(*m, KafkaError(KafkaError._QUEUE_FULL))
-                                   for message, m in zip(batch, meta, strict=True) if "_error" in message]
-        if failed:
-            self._set_healthy(False)
-            self._settle(failed)
-        self.produced += len(batch) - len(failed)
+        if queued < len(batch):
+            # produce_batch marks each record it could not queue with "_error"; those get no delivery report.
+            failed: list[_Delivery] = [(*m, KafkaError(KafkaError._QUEUE_FULL))
+                                       for message, m in zip(batch, meta, strict=True) if "_error" in message]
+            if failed:
+                self._set_healthy(False)
+                self._settle(failed)
+            queued = len(batch) - len(failed)
+        self.produced += queued
         if lane is self._background:
             self._schedule_background_poll()
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -24,14 +25,14 @@ class ProxyMetrics:
         self.request_bytes = 0
         self.response_bytes = 0
         self.in_flight = 0
+        # Observed once per capture record, likewise.
+        self.capture_latency = LatencyHistogram("capture_proxy_capture_latency_seconds",
+                                                "From producing a capture record to its acknowledgement by Kafka.")
+        self.ack_wait = LatencyHistogram("capture_proxy_ack_wait_seconds",
+                                         "How long a mutating request's response was held for its capture "
+                                         "acknowledgement.")
         r.register(_HotCounters(self))
         self.connections = Gauge("capture_proxy_connections", "Open client connections.", registry=r)
-        self.capture_latency = Histogram("capture_proxy_capture_latency_seconds",
-                                         "From producing a capture record to its acknowledgement by Kafka.",
-                                         buckets=_LATENCY_BUCKETS, registry=r)
-        self.ack_wait = Histogram("capture_proxy_ack_wait_seconds",
-                                  "How long a mutating request's response was held for its capture acknowledgement.",
-                                  buckets=_LATENCY_BUCKETS, registry=r)
         self.capture_failures = Counter("capture_proxy_capture_failures", "Capture records Kafka did not accept.",
                                         ["reason"], registry=r)
         self.uncaptured = Counter("capture_proxy_uncaptured_requests",
@@ -64,8 +65,36 @@ class ProxyMetrics:
         return generate_latest(self.registry)
 
 
+class LatencyHistogram:
+    """A histogram of seconds in plain numbers (one event-loop thread updates it), exposed by ``_HotCounters``."""
+
+    __slots__ = ("bounds", "counts", "doc", "name", "total")
+
+    def __init__(self, name: str, doc: str, bounds: tuple[float, ...] = _LATENCY_BUCKETS) -> None:
+        self.name = name
+        self.doc = doc
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one: above every bound (+Inf)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        """Count one observation."""
+        # bisect_left: the first bound >= seconds, as Prometheus buckets are "less than or equal".
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.total += seconds
+
+    def family(self) -> HistogramMetricFamily:
+        """The histogram in exposition form (cumulative buckets)."""
+        buckets = []
+        running = 0
+        for bound, n in zip((*(repr(b) for b in self.bounds), "+Inf"), self.counts, strict=True):
+            running += n
+            buckets.append((bound, running))
+        return HistogramMetricFamily(self.name, self.doc, buckets=buckets, sum_value=self.total)
+
+
 class _HotCounters(Collector):
-    """Exposes the per-request integers of ``ProxyMetrics`` in the same form as prometheus_client metrics."""
+    """Exposes the per-request numbers of ``ProxyMetrics`` in the same form as prometheus_client metrics."""
 
     def __init__(self, metrics: ProxyMetrics) -> None:
         self._metrics = metrics
@@ -87,6 +116,8 @@ class _HotCounters(Collector):
                                   value=m.response_bytes)
         yield GaugeMetricFamily("capture_proxy_in_flight_requests", "Requests received and not yet answered.",
                                 value=m.in_flight)
+        yield m.capture_latency.family()
+        yield m.ack_wait.family()
 
     def describe(self) -> Iterator[Metric]:
         return iter(())

@@ -62,15 +62,27 @@ class MessageRecorder:
         self.deferred = False
         self.size = 0
 
-    async def add(self, data: bytes) -> None:
-        """Append message bytes; full parts go to Kafka at once, so a large body is never held whole."""
+    def append(self, data: bytes) -> bool:
+        """Append message bytes; True when a full part is due: then ``await emit_full()`` before more bytes.
+
+        Split from ``add`` because most messages fit in one part: the common case then costs no coroutine.
+        """
         self._buf += data
         self.size += len(data)
+        return len(self._buf) > self._conn.part_size
+
+    async def emit_full(self) -> None:
+        """Produce every full part, so that a large body is never held whole."""
         limit = self._conn.part_size
         while len(self._buf) > limit:
             chunk = bytes(self._buf[:limit])
             del self._buf[:limit]
             await self._emit(chunk, False, None)
+
+    async def add(self, data: bytes) -> None:
+        """Append message bytes; full parts go to Kafka at once."""
+        if self.append(data):
+            await self.emit_full()
 
     async def finish(self, last: dict[str, Any] | None = None, request: MessageRecorder | None = None) -> None:
         """Produce the last part (``last`` goes into its metadata) and seal the message's ticket.
@@ -105,9 +117,14 @@ class MessageRecorder:
         meta: dict[str, Any] = {**self._conn._base, "seq": self.seq, **(self._first or {}), **last}
         self._first = None
         self.deferred = False
-        value = encode(Kind.TRANSACTION, meta, bytes(self._buf) + bytes(response))
+        self._buf += response
+        value = encode(Kind.TRANSACTION, meta, self._buf)
         self._buf.clear()
-        await self._conn.sink.produce(self._conn._key, value, self.ticket)
+        sink = self._conn.sink
+        if sink.has_room(len(value)):
+            sink.enqueue(self._conn._key, value, self.ticket)
+        else:
+            await sink.produce(self._conn._key, value, self.ticket)
         if self.ticket is not None:
             self.ticket.seal()
 

@@ -101,6 +101,15 @@ def test_opensearch_py_through_proxy_matches_direct_and_every_transaction_is_cap
                                                                                      "HEAD"))
     assert requests >= 11
     proxy.stop()  # flushes Kafka and records the connection closes
+    # Every record's acknowledgement was timed, and every write's response waited for one.
+    assert proxy.server.sink is not None
+    produced = proxy.server.sink.produced
+    assert produced > requests
+    assert proxy.metric("capture_proxy_capture_latency_seconds_count") == produced
+    assert proxy.metric("capture_proxy_capture_latency_seconds_bucket", le="+Inf") == produced
+    assert proxy.metric("capture_proxy_capture_latency_seconds_sum") > 0
+    writes = sum(proxy.metric("capture_proxy_requests_total", method=m) for m in ("PUT", "DELETE"))
+    assert proxy.metric("capture_proxy_ack_wait_seconds_count") >= writes > 0
 
     found = events(brokers(sandbox), topic)
     txns = [e for e in found if isinstance(e, Transaction)]
