@@ -8,7 +8,9 @@ Backends and contenders, back to back on the same machine and data:
 Workloads: a small search as GET and as POST (both reads: captured asynchronously; clients send searches as
 POST), a small document write (POST /index/_doc: its response waits for the Kafka acknowledgement, overlapped with
 the source's work), and 1 MB _bulk requests (writes, likewise held).
-Each at 1, 16 and 64 keep-alive connections, from a load generator in its own process.
+Each at 1, 16 and 64 keep-alive connections, from a load generator in its own process. Each cell also gives the
+CPU per request of the contender, the source, the Kafka broker and the whole machine, and how busy both cores were:
+every contender here shares 2 cores with the source, so throughput follows where the CPU goes.
 
 On 2 shared cores one measurement swings by a third (the source's merges, JIT, the scheduler), so each cell is
 measured in several rounds, the contenders in a rotated order each round, and the medians are reported.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -86,7 +89,7 @@ def requests_for(host: str, bulk: bytes) -> dict[str, bytes]:
 # The load generator: keep-alive connections, one request in flight on each, latency per request.
 
 async def _client(port: int, request: bytes, warm_until: float, stop_at: float, out: list[int],
-                  errors: list[int]) -> None:
+                  errors: list[int], counted: list[int]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
     try:
         while True:
@@ -103,6 +106,7 @@ async def _client(port: int, request: bytes, warm_until: float, stop_at: float, 
             if length:
                 await reader.readexactly(length)
             done = time.perf_counter_ns()
+            counted[0] += 1
             if began / 1e9 >= warm_until:
                 out.append(done - began)
                 if not head.startswith(b"HTTP/1.1 2"):
@@ -119,15 +123,17 @@ async def _load(port: int, request: bytes, connections: int, warmup_s: float, se
     warm_until, stop_at = now + warmup_s, now + warmup_s + seconds
     latencies: list[int] = []
     errors: list[int] = []
-    await asyncio.gather(*(_client(port, request, warm_until, stop_at, latencies, errors)
+    counted = [0]
+    await asyncio.gather(*(_client(port, request, warm_until, stop_at, latencies, errors, counted)
                            for _ in range(connections)))
     latencies.sort()
     if not latencies:
-        return {"rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "errors": len(errors)}
+        return {"rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "errors": len(errors),
+                "all_requests": counted[0]}
     q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
     elapsed = (time.perf_counter() - now) - warmup_s  # includes the requests still in flight at the end
     return {"rps": round(len(latencies) / max(elapsed, seconds), 1), "p50_ms": q[49] / 1e6, "p99_ms": q[98] / 1e6,
-            "errors": len(errors), "requests": len(latencies)}
+            "errors": len(errors), "requests": len(latencies), "all_requests": counted[0]}
 
 
 def _load_process(args: tuple[int, bytes, int, float, float], queue: Any) -> None:
@@ -144,6 +150,48 @@ def run_load(port: int, request: bytes, connections: int, warmup_s: float, secon
     proc.start()
     result: dict[str, Any] = queue.get(timeout=warmup_s + seconds + 120)
     proc.join()
+    return result
+
+
+# Where the machine's CPU goes: the throughput of every contender here is bounded by 2 shared cores.
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system, every thread) the processes have used so far."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def machine_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    return (sum(values) - idle) / _TICK, sum(values) / _TICK
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def measured_load(port: int, request: bytes, connections: int, warmup_s: float, seconds: float,
+                  processes: dict[str, list[int]]) -> dict[str, Any]:
+    """``run_load`` plus the CPU per request of each process group and of the whole machine, over the run."""
+    before = {name: process_seconds(pids) for name, pids in processes.items()}
+    busy0, total0 = machine_seconds()
+    result = run_load(port, request, connections, warmup_s, seconds)
+    busy1, total1 = machine_seconds()
+    # Over the whole run, warm-up included: every request of the run is counted for it.
+    n = max(1, result.pop("all_requests"))
+    for name, pids in processes.items():
+        result[f"cpu_{name}_us"] = (process_seconds(pids) - before[name]) / n * 1e6
+    result["cpu_machine_us"] = (busy1 - busy0) / n * 1e6
+    result["busy"] = (busy1 - busy0) / max(1e-9, total1 - total0)
     return result
 
 
@@ -201,6 +249,9 @@ def start_nginx(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes], 
     proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(workdir)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     wait_port(port)
+    deadline = time.monotonic() + 10
+    while not children_of(proc.pid) and time.monotonic() < deadline:  # its workers, whose CPU is measured
+        time.sleep(0.05)
     return proc, port
 
 
@@ -273,6 +324,9 @@ def main() -> None:
     nginx, nginx_port = start_nginx(upstream, workdir)
     proxy, proxy_port, admins = start_proxy(source, brokers, topic, workdir, [])
     ports = {"direct": int(upstream.rsplit(":", 1)[1]), "nginx": nginx_port, "proxy": proxy_port}
+    source_pid, kafka_pid = state.engines["source"].pid, state.kafka.pid
+    processes = {"source": [source_pid] if source_pid else [], "kafka": [kafka_pid] if kafka_pid else [],
+                 "nginx": [nginx.pid, *children_of(nginx.pid)], "proxy": [proxy.pid]}
     requests = requests_for("127.0.0.1", bulk_body())
     rows: list[dict[str, Any]] = []
     began = time.monotonic()
@@ -290,15 +344,17 @@ def main() -> None:
                 for round_ in range(ns.rounds):
                     shift = round_ % len(names)
                     for contender in names[shift:] + names[:shift]:
-                        results[contender].append(run_load(ports[contender], request, connections,
-                                                           ns.warmup * scale, ns.seconds * scale))
+                        results[contender].append(measured_load(ports[contender], request, connections,
+                                                                ns.warmup * scale, ns.seconds * scale, processes))
                 for contender in names:
                     result = median_of(results[contender])
                     rows.append({"workload": workload, "connections": connections, "contender": contender,
                                  **result})
                     print(f"  {workload:<12} c={connections:<3} {contender:<8} {result['rps']:>9.1f} req/s  "
                           f"p50 {result['p50_ms']:7.3f} ms  p99 {result['p99_ms']:8.3f} ms  "
-                          f"rounds {result['rounds_rps']}  errors {result['errors']}", flush=True)
+                          f"rounds {result['rounds_rps']}  errors {result['errors']}  "
+                          f"CPU/req {own_cpu(result, contender)} us, machine {result['cpu_machine_us']:.0f} us, "
+                          f"busy {result['busy']:.2f}", flush=True)
         missed = uncaptured(admins)
         proxy.send_signal(signal.SIGTERM)
         proxy.wait(60)
@@ -316,11 +372,19 @@ def main() -> None:
 
 def median_of(results: list[dict[str, Any]]) -> dict[str, Any]:
     """One cell's rounds: the median of each figure, every round's req/s, and all errors."""
+    cpu = {key: statistics.median(r[key] for r in results) for key in results[0] if key.startswith("cpu_")}
     return {"rps": round(statistics.median(r["rps"] for r in results), 1),
             "p50_ms": statistics.median(r["p50_ms"] for r in results),
             "p99_ms": statistics.median(r["p99_ms"] for r in results),
             "errors": sum(r["errors"] for r in results),
-            "rounds_rps": [r["rps"] for r in results]}
+            "rounds_rps": [r["rps"] for r in results],
+            **cpu, "busy": statistics.median(r["busy"] for r in results)}
+
+
+def own_cpu(row: dict[str, Any], contender: str) -> str:
+    """The contender's own CPU per request in microseconds ("-" going direct)."""
+    key = f"cpu_{contender}_us"
+    return f"{row[key]:.0f}" if key in row else "-"
 
 
 def report(rows: list[dict[str, Any]], host: dict[str, object], seconds: float, missed: float,
@@ -333,9 +397,12 @@ def report(rows: list[dict[str, Any]], host: dict[str, object], seconds: float, 
         "nginx: worker_processes auto (2); proxy: one process, defaults",
         "each figure: the median of the rounds (contenders in a rotated order each round)",
         "added = contender's percentile minus direct's percentile at the same concurrency",
+        "CPU per request (us, user + system, all threads): own = the proxy or nginx, source = Elasticsearch, "
+        "kafka = the broker, machine = all of it (the load generator too); busy = share of both cores in use",
         "",
         f"{'workload':<12} {'conn':>4} {'contender':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'+p50 ms':>8} {'+p99 ms':>8} {'vs nginx':>8} {'errors':>6}",
+        f"{'+p50 ms':>8} {'+p99 ms':>8} {'vs nginx':>8} {'errors':>6} {'own':>5} {'source':>6} {'kafka':>5} "
+        f"{'machine':>7} {'busy':>5}",
     ]
     for r in rows:
         direct = index[(r["workload"], r["connections"], "direct")]
@@ -345,7 +412,8 @@ def report(rows: list[dict[str, Any]], host: dict[str, object], seconds: float, 
         ratio = r["rps"] / nginx["rps"] if nginx["rps"] else float("nan")
         lines.append(f"{r['workload']:<12} {r['connections']:>4} {r['contender']:<9} {r['rps']:>9.1f} "
                      f"{r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} {added50:>+8.3f} {added99:>+8.3f} {ratio:>8.2f} "
-                     f"{r['errors']:>6}")
+                     f"{r['errors']:>6} {own_cpu(r, r['contender']):>5} {r['cpu_source_us']:>6.0f} "
+                     f"{r['cpu_kafka_us']:>5.0f} {r['cpu_machine_us']:>7.0f} {r['busy']:>5.2f}")
     lines.append("")
     lines.append(f"proxy requests not captured: {missed:.0f}; capture records on the topic: {records}")
     lines.append(f"total run time: {seconds:.0f} s")
