@@ -52,6 +52,7 @@ WRITE_INDEX = "bench-write"
 WRITE_BODY = b'{"title":"small write","n":1}'
 CONCURRENCY = (1, 16, 64)
 SEARCH_BODY = b'{"query":{"match":{"title":"alpha"}},"size":5}'
+WORKLOADS = ("search GET", "search POST", "write POST", "bulk 1 MB")
 
 
 def machine() -> dict[str, object]:
@@ -308,6 +309,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds per cell (default 1)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per cell, medians reported (default 3)")
     parser.add_argument("--keep", action="store_true", help="leave the capbench sandbox running")
+    parser.add_argument("--workload", action="append", choices=WORKLOADS, metavar="NAME",
+                        help=f"measure only this workload (repeatable; default all: {', '.join(WORKLOADS)})")
+    parser.add_argument("--connections", action="append", type=int, metavar="N",
+                        help="measure only at this concurrency (repeatable; default 1, 16 and 64)")
     ns = parser.parse_args()
 
     print("starting sandbox 'capbench' (Elasticsearch 7.10.2 source, 1 GB heap, Kafka) ...", flush=True)
@@ -327,7 +332,9 @@ def main() -> None:
     source_pid, kafka_pid = state.engines["source"].pid, state.kafka.pid
     processes = {"source": [source_pid] if source_pid else [], "kafka": [kafka_pid] if kafka_pid else [],
                  "nginx": [nginx.pid, *children_of(nginx.pid)], "proxy": [proxy.pid]}
-    requests = requests_for("127.0.0.1", bulk_body())
+    requests = {name: request for name, request in requests_for("127.0.0.1", bulk_body()).items()
+                if not ns.workload or name in ns.workload}
+    concurrency = tuple(ns.connections or CONCURRENCY)
     rows: list[dict[str, Any]] = []
     began = time.monotonic()
     try:
@@ -339,7 +346,7 @@ def main() -> None:
         for workload, request in requests.items():
             # 1 MB bulk requests take up to seconds under load: a longer window for a fair count.
             scale = 2.5 if workload.startswith("bulk") else 1.0
-            for connections in CONCURRENCY:
+            for connections in concurrency:
                 results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
                 for round_ in range(ns.rounds):
                     shift = round_ % len(names)

@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from workers.capture.buffered import BufferedStream, HeadTooLarge
+from workers.capture.buffered import Channel, HeadTooLarge
 from workers.capture.classify import changes_data
 from workers.capture.http1 import BodyFramer, MalformedHttp, RequestHead, parse_request_head, parse_response_head
 from workers.capture.kafka_sink import Ticket
@@ -52,18 +53,47 @@ class Transaction:
         return self.head.method if self.head else ""
 
 
+class _Handoff:
+    """Transactions from the request side to the response side, in order (None: no more will come).
+
+    An asyncio.Queue would do, at the cost of a coroutine per put and more bookkeeping per get than a request's
+    own framing; this queue is unbounded, the number of requests a client pipelines being its own business.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[Transaction | None] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, txn: Transaction | None) -> None:
+        self._items.append(txn)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Transaction | None:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+
 class ClientConnection:
     """Serves one accepted connection until either side closes it."""
 
-    def __init__(self, server: ProxyServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 conn_id: str) -> None:
+    def __init__(self, server: ProxyServer, channel: Channel, conn_id: str) -> None:
         self.server = server
-        self.client = BufferedStream(reader)
-        self.writer = writer
+        # One channel, two names: the request side reads the client, the response side writes to it.
+        self.client = channel
+        self.writer = channel
         self.conn_id = conn_id
         self.recorder = (ConnectionRecorder(server.sink, server.options.node_id, conn_id,
                                             server.options.max_record_bytes) if server.sink else None)
-        self.queue: asyncio.Queue[Transaction | None] = asyncio.Queue()
+        self.queue = _Handoff()
         self.upstream: Upstream | None = None
         self.seq = 0
         self.pending = 0
@@ -142,14 +172,14 @@ class ClientConnection:
             if self.upstream is not None:
                 self.upstream.close()
         finally:
-            self.queue.put_nowait(None)
+            self.queue.put(None)
 
     async def _refuse(self, response: bytes) -> None:
         self.server.metrics.malformed.inc()
         self.seq += 1
         self.pending += 1
         self.server.metrics.in_flight += 1
-        await self.queue.put(Transaction(self.seq, None, time.time_ns(), local=response))
+        self.queue.put(Transaction(self.seq, None, time.time_ns(), local=response))
 
     async def _handle(self, head: RequestHead, received: int) -> None:
         server, metrics = self.server, self.server.metrics
@@ -167,7 +197,7 @@ class ClientConnection:
         if capture and mutating and reject and server.sink is not None and not server.sink.healthy:
             metrics.rejected.labels(head.method).inc()
             txn.local = UNAVAILABLE
-            await self.queue.put(txn)
+            self.queue.put(txn)
             await self._discard_body(head)
             return
         upstream = await self._upstream()
@@ -175,7 +205,7 @@ class ClientConnection:
             # The request never reached the source, so it is not recorded: a replay must not apply it.
             metrics.upstream_errors.inc()
             txn.local = BAD_GATEWAY
-            await self.queue.put(txn)
+            self.queue.put(txn)
             await self._discard_body(head)
             return
         txn.upstream = upstream
@@ -192,7 +222,7 @@ class ClientConnection:
             txn.recorder = self.recorder.message(
                 Kind.REQUEST, txn.seq, {"received": received, "method": head.method,
                                         "target": head.target.decode("latin-1")}, txn.ticket, defer=not mutating)
-        await self.queue.put(txn)
+        self.queue.put(txn)
         await self._forward(txn, head, upstream)
 
     def _uncaptured(self, method: str) -> None:
@@ -277,7 +307,7 @@ class ClientConnection:
         txn.forwarded_ns = time.time_ns()
 
     @staticmethod
-    async def _drain_upstream(writer: asyncio.StreamWriter) -> None:
+    async def _drain_upstream(writer: Channel) -> None:
         # A failed write shows on the response side, which answers 502.
         with contextlib.suppress(ConnectionError):
             await writer.drain()

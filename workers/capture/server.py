@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
 import logging
 import os
 import signal
 import socket
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
-from workers.capture.buffered import BufferedStream
+from workers.capture.buffered import Channel
 from workers.capture.connection import ClientConnection
 from workers.capture.http1 import MalformedHttp, parse_request_head
 from workers.capture.kafka_sink import KafkaSink
@@ -50,13 +53,13 @@ class ProxyServer:
         if self.options.kafka is not None:
             self.sink = KafkaSink(self.options.kafka, self.options.max_record_bytes, self.metrics, loop)
             self.sink.start()
-        self._server = await asyncio.start_server(self._accept, self.options.listen_host, self.options.listen_port,
-                                                  ssl=self._listener_ssl, backlog=1024, limit=1 << 20,
-                                                  reuse_port=self.options.workers > 1 or None)
+        self._server = await loop.create_server(lambda: Channel(loop, self._opened), self.options.listen_host,
+                                                self.options.listen_port, ssl=self._listener_ssl, backlog=1024,
+                                                reuse_port=self.options.workers > 1 or None)
         self.port = self._server.sockets[0].getsockname()[1]
         if self.options.metrics_port is not None:
-            self._admin = await asyncio.start_server(self._serve_admin, self.options.metrics_host or "127.0.0.1",
-                                                     self.options.metrics_port)
+            self._admin = await loop.create_server(lambda: Channel(loop, self._admin_opened),
+                                                   self.options.metrics_host or "127.0.0.1", self.options.metrics_port)
             self.metrics_port = self._admin.sockets[0].getsockname()[1]
         log.info("capture proxy listening on %s:%d -> %s://%s:%d (capture %s)", self.options.listen_host, self.port,
                  self.options.destination.scheme, self.options.destination.host, self.options.destination.port,
@@ -67,14 +70,25 @@ class ProxyServer:
         self._counter += 1
         return f"{self.options.node_id}.{self._prefix}.{self._counter}"
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)  # held until done: the loop keeps only a weak reference to a task
+        task.add_done_callback(self._tasks.discard)
+
+    def _opened(self, channel: Channel) -> None:
+        self._spawn(self._accept(channel))
+
+    def _admin_opened(self, channel: Channel) -> None:
+        self._spawn(self._serve_admin(channel))
+
+    async def _accept(self, channel: Channel) -> None:
         if self.draining:
-            writer.close()
+            channel.close()
             return
-        sock = writer.get_extra_info("socket")
+        sock = channel.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = ClientConnection(self, reader, writer, self._next_conn_id())
+        conn = ClientConnection(self, channel, self._next_conn_id())
         self._connections.add(conn)
         self.metrics.connections.inc()
         try:
@@ -85,10 +99,10 @@ class ProxyServer:
             self._connections.discard(conn)
             self.metrics.connections.dec()
 
-    async def _serve_admin(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve_admin(self, writer: Channel) -> None:
         """GET /metrics (Prometheus text format) and GET /health (JSON), one request per connection."""
         try:
-            raw = await BufferedStream(reader).read_head(16 << 10)
+            raw = await writer.read_head(16 << 10)
             path = parse_request_head(raw).path if raw else ""
             if path == "/metrics":
                 status, ctype, body = 200, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render()
@@ -127,7 +141,7 @@ class ProxyServer:
             await asyncio.sleep(0.05)
         for conn in list(self._connections):
             log.warning("%s: still busy at shutdown, closing", conn.conn_id)
-            conn.writer.transport.abort()
+            conn.writer.abort()
         await asyncio.sleep(0)
         if self._admin is not None:
             self._admin.close()
@@ -155,6 +169,12 @@ async def run(options: ProxyOptions, ready: asyncio.Event | None = None) -> None
 
 
 def _run_one(options: ProxyOptions) -> None:
+    # Every request allocates a few hundred short-lived objects; at the default threshold (700) the collector runs
+    # every few requests and walks what survived into the older generations. The objects that exist at start
+    # (modules, librdkafka's bindings, options) never die: frozen, no collection visits them again.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     if options.use_uvloop:
         try:
             import uvloop

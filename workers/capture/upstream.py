@@ -6,7 +6,7 @@ import asyncio
 import socket
 import ssl
 
-from workers.capture.buffered import BufferedStream
+from workers.capture.buffered import Channel
 from workers.capture.options import Destination, TlsOptions
 
 
@@ -38,30 +38,30 @@ class Upstream:
 
     __slots__ = ("stream", "writer")
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.stream = BufferedStream(reader)
-        self.writer = writer
+    def __init__(self, channel: Channel) -> None:
+        # One channel, two names: what the response side reads, what the request side writes.
+        self.stream = channel
+        self.writer = channel
 
     @property
     def usable(self) -> bool:
         """False once the destination closed the connection or it failed."""
-        return not (self.writer.is_closing() or self.stream.eof or self.stream.reader.at_eof())
+        return not (self.stream.is_closing() or self.stream.eof)
 
     def close(self) -> None:
         """Close without waiting; bytes not yet sent are dropped (the request is abandoned)."""
-        transport = self.writer.transport
-        if not transport.is_closing():
-            transport.abort()
+        self.stream.abort()
 
 
 async def connect(destination: Destination, context: ssl.SSLContext | None, timeout_s: float) -> Upstream:
     """Open a connection to the destination (OSError or TimeoutError when it cannot be reached)."""
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(destination.host, destination.port, ssl=context,
-                                server_hostname=destination.host if context else None, limit=1 << 20),
+    loop = asyncio.get_running_loop()
+    _, channel = await asyncio.wait_for(
+        loop.create_connection(lambda: Channel(loop), destination.host, destination.port, ssl=context,
+                               server_hostname=destination.host if context else None),
         timeout_s)
-    sock = writer.get_extra_info("socket")
+    sock = channel.get_extra_info("socket")
     if sock is not None:
         # Small requests must not wait for Nagle's algorithm (the proxy writes a head and a body separately).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return Upstream(reader, writer)
+    return Upstream(channel)
