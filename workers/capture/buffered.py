@@ -18,6 +18,12 @@ from workers.capture.http1 import HEAD_END, MalformedHttp
 HIGH_WATER = 2 << 20
 
 
+def release(waiter: asyncio.Future[None] | None) -> None:
+    """Wake whoever awaits ``waiter`` (if anyone still does)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 class HeadTooLarge(MalformedHttp):
     """A head exceeded the size limit before its empty line."""
 
@@ -54,11 +60,11 @@ class Channel(asyncio.Protocol):
         if len(self.buf) > HIGH_WATER and not self._reading_paused and self.transport is not None:
             self._reading_paused = True
             self.transport.pause_reading()
-        self._wake()
+        release(self._waiter)
 
     def eof_received(self) -> bool:
         self.eof = True
-        self._wake()
+        release(self._waiter)
         # A client that half-closes after its request still gets the response (TLS cannot half-close).
         return not self._over_tls
 
@@ -66,10 +72,9 @@ class Channel(asyncio.Protocol):
         self.eof = True
         self._lost = True
         self._error = exc
-        self._wake()
+        release(self._waiter)
         waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        release(waiter)
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -77,13 +82,7 @@ class Channel(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._writing_paused = False
         waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        release(waiter)
 
     # Reading.
 
@@ -147,7 +146,7 @@ class Channel(asyncio.Protocol):
         raise instead); ``drain`` reports the loss.
         """
         transport = self.transport
-        if transport is not None and not self._lost and not transport.is_closing():
+        if transport is not None and not transport.is_closing():
             transport.write(data)
 
     async def drain(self) -> None:

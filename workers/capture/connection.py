@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from workers.capture.buffered import Channel, HeadTooLarge
+from workers.capture.buffered import Channel, HeadTooLarge, release
 from workers.capture.classify import changes_data
 from workers.capture.http1 import BodyFramer, MalformedHttp, RequestHead, parse_request_head, parse_response_head
 from workers.capture.kafka_sink import Ticket
@@ -68,9 +68,7 @@ class _Handoff:
 
     def put(self, txn: Transaction | None) -> None:
         self._items.append(txn)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        release(self._waiter)
 
     async def get(self) -> Transaction | None:
         while not self._items:
