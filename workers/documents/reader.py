@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 
 from workers.common.errors import MigrationError
 from workers.documents.uid import decode_id, split_uid
-from workers.lucene.segment_reader import SegmentPlan, live_stored_documents, plan_commit
+from workers.lucene.segment_reader import SegmentPlan, live_chunk_documents, plan_commit, stored_chunks, wanted_numbers
 from workers.lucene.segments import read_segment_infos
+from workers.lucene.stored_fields import StoredChunk
 from workers.snapshot.blobstore import BlobStore
 from workers.snapshot.repository import IndexMetadata, SnapshotRepository
 from workers.snapshot.shard_directory import ShardDirectory
 
-_WANTED = ("_id", "_uid", "_routing", "_source", "_recovery_source")
+WANTED_FIELDS = ("_id", "_uid", "_routing", "_source", "_recovery_source")
 SAMPLE_SIZE = 10
 
 
@@ -71,6 +72,7 @@ class ShardReader:
     metadata: IndexMetadata
     plans: list[SegmentPlan]
     summary: ReadSummary
+    _numbers: dict[str, dict[int, str]] = field(default_factory=dict, repr=False)
 
     def documents(self) -> Iterator[SnapshotDocument]:
         """The live documents, segment by segment in name order."""
@@ -79,9 +81,12 @@ class ShardReader:
 
     def positioned(self, start: ShardPosition | None = None) -> Iterator[tuple[ShardPosition, SnapshotDocument]]:
         """(position, document) for every live document at or after ``start`` (a checkpoint), in order."""
-        typed = self.metadata.type_name
-        summary = self.summary
-        index = self.index
+        for plan, chunk, start_doc in self.chunks(start):
+            yield from self.chunk_documents(plan, chunk, start_doc)
+
+    def chunks(self, start: ShardPosition | None = None) -> Iterator[tuple[SegmentPlan, StoredChunk, int]]:
+        """(segment, stored-fields chunk, first document wanted) for every chunk holding documents at or after
+        ``start``; ``chunk_documents`` decodes one (a caller may decode the common shape itself)."""
         first = 0
         if start is not None:
             names = [p.name for p in self.plans]
@@ -95,23 +100,36 @@ class ShardReader:
             plan = self.plans[ordinal]
             start_doc = start.doc if start is not None and ordinal == first else 0
             if start_doc == 0:
-                summary.deleted += plan.info.max_doc - plan.live_count
-            for number, values in live_stored_documents(plan, _WANTED, start_doc):
-                # The common case inline (one call per document matters here): a binary _id and a _source.
-                raw_id = values.get("_id")
-                source = values.get("_source")
-                if raw_id is not None and source is not None and typed is None:
-                    routing = values.get("_routing")
-                    body = source if isinstance(source, bytes) else source.encode()
-                    summary.live += 1
-                    summary.source_bytes += len(body)
-                    yield ShardPosition(plan.name, number), SnapshotDocument(
-                        index, decode_id(raw_id) if isinstance(raw_id, bytes) else raw_id, None,
-                        routing if isinstance(routing, str) else None, body)
-                    continue
-                doc = self._document(values, typed)
-                if doc is not None:
-                    yield ShardPosition(plan.name, number), doc
+                self.summary.deleted += plan.info.max_doc - plan.live_count
+            for chunk in stored_chunks(plan):
+                if chunk.doc_base + len(chunk.lengths) > start_doc:
+                    yield plan, chunk, start_doc
+
+    def chunk_documents(self, plan: SegmentPlan, chunk: StoredChunk,
+                        start_doc: int = 0) -> Iterator[tuple[ShardPosition, SnapshotDocument]]:
+        """(position, document) for the chunk's live documents from ``start_doc`` on."""
+        typed = self.metadata.type_name
+        summary = self.summary
+        index = self.index
+        numbers = self._numbers.get(plan.name)
+        if numbers is None:
+            numbers = self._numbers[plan.name] = wanted_numbers(plan, WANTED_FIELDS)
+        for number, values in live_chunk_documents(plan, chunk, numbers, start_doc):
+            # The common case inline (one call per document matters here): a binary _id and a _source.
+            raw_id = values.get("_id")
+            source = values.get("_source")
+            if raw_id is not None and source is not None and typed is None:
+                routing = values.get("_routing")
+                body = source if isinstance(source, bytes) else source.encode()
+                summary.live += 1
+                summary.source_bytes += len(body)
+                yield ShardPosition(plan.name, number), SnapshotDocument(
+                    index, decode_id(raw_id) if isinstance(raw_id, bytes) else raw_id, None,
+                    routing if isinstance(routing, str) else None, body)
+                continue
+            doc = self._document(values, typed)
+            if doc is not None:
+                yield ShardPosition(plan.name, number), doc
 
     def _document(self, values: dict[str, bytes | str], typed: str | None) -> SnapshotDocument | None:
         raw_id = values.get("_id")

@@ -38,11 +38,11 @@ def _load() -> ctypes.CDLL:
 
 _LIB = _load()
 _partial = _LIB.LZ4_decompress_safe_partial
-_partial.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+_partial.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
 _partial.restype = ctypes.c_int
 _partial_dict = _LIB.LZ4_decompress_safe_partial_usingDict
-_partial_dict.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                          ctypes.c_char_p, ctypes.c_int]
+_partial_dict.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_void_p, ctypes.c_int]
 _partial_dict.restype = ctypes.c_int
 
 
@@ -50,22 +50,26 @@ def decompress(src: bytes, n: int, where: str) -> bytes:
     """Decode one Lucene LZ4 block into exactly ``n`` bytes."""
     if n == 0:
         return b""
-    dst = ctypes.create_string_buffer(n)
-    got = _partial(src, dst, len(src), n, n)
-    if got != n:
-        raise LuceneFormatError(f"{where}: structure: LZ4 block gave {got} bytes, expected {n}")
-    return dst.raw
+    out = bytearray(n)
+    decompress_into(src, out, 0, n, 0, where)
+    return bytes(out)
 
 
-def decompress_with_prefix(src: bytes, n: int, prefix: bytes, where: str) -> bytes:
-    """Decode one LZ4 block whose matches may reach back into ``prefix`` (Lucene's preset dictionary)."""
+def decompress_into(src: bytes, out: bytearray, offset: int, n: int, dictionary: int, where: str) -> None:
+    """Decode one LZ4 block into ``out[offset:offset + n]``; its matches may reach back into ``out[:dictionary]``
+    (Lucene's preset dictionary, the chunk's first bytes). Decoding in place spares a copy per block."""
     if n == 0:
-        return b""
-    dst = ctypes.create_string_buffer(n)
-    got = _partial_dict(src, dst, len(src), n, n, prefix, len(prefix))
+        return
+    if offset + n > len(out) or dictionary > offset:
+        raise LuceneFormatError(f"{where}: structure: LZ4 block of {n} bytes at {offset} overruns {len(out)}")
+    view = (ctypes.c_char * len(out)).from_buffer(out)  # pins ``out`` while liblz4 writes into it
+    base = ctypes.addressof(view)
+    if dictionary:
+        got = _partial_dict(src, base + offset, len(src), n, n, base, dictionary)
+    else:
+        got = _partial(src, base + offset, len(src), n, n)
     if got != n:
         raise LuceneFormatError(f"{where}: structure: LZ4 block gave {got} bytes, expected {n}")
-    return dst.raw
 
 
 def compressed_length(buf: bytes | memoryview, pos: int, n: int, where: str) -> int:

@@ -14,7 +14,7 @@ from workers.lucene.live_docs import read_live_docs
 from workers.lucene.segment_info import SegmentInfo, read_segment_info
 from workers.lucene.segments import SegmentCommitInfo, SegmentInfos
 from workers.lucene.store import Directory
-from workers.lucene.stored_fields import StoredFieldsReader
+from workers.lucene.stored_fields import StoredChunk, StoredFieldsReader
 from workers.lucene.stored_fields.fields import wanted_fields
 
 
@@ -76,19 +76,38 @@ def plan_commit(directory: Directory, infos: SegmentInfos) -> list[SegmentPlan]:
     return [plan_segment(directory, commit) for commit in infos.segments]
 
 
+def wanted_numbers(plan: SegmentPlan, wanted: tuple[str, ...]) -> dict[int, str]:
+    """Field number to name, for the ``wanted`` fields this segment has."""
+    return {n: name for n, name in plan.fields.names().items() if name in wanted}
+
+
+def stored_chunks(plan: SegmentPlan) -> Iterator[StoredChunk]:
+    """The segment's stored-fields chunks, deleted documents included."""
+    if plan.stored is not None:
+        yield from plan.stored.chunks()
+
+
+def live_chunk_documents(plan: SegmentPlan, chunk: StoredChunk, numbers: dict[int, str],
+                         start_doc: int = 0) -> Iterator[tuple[int, dict[str, bytes | str]]]:
+    """(document number, wanted fields) of the chunk's live documents from ``start_doc`` on."""
+    where = plan.stored.fdt.name if plan.stored is not None else plan.name
+    live, soft = plan.live, plan.soft_deleted
+    view = memoryview(chunk.data)
+    offset = 0
+    doc = chunk.doc_base
+    for count, length in zip(chunk.fields, chunk.lengths, strict=True):
+        data = view[offset : offset + length]
+        offset += length
+        if doc >= start_doc and (live is None or (live[doc >> 3] >> (doc & 7)) & 1) and (
+                soft is None or not (soft[doc >> 3] >> (doc & 7)) & 1):
+            yield doc, wanted_fields(data, count, numbers, where)
+        doc += 1
+
+
 def live_stored_documents(plan: SegmentPlan, wanted: tuple[str, ...],
                           start_doc: int = 0) -> Iterator[tuple[int, dict[str, bytes | str]]]:
     """(document number, wanted fields) of every live document from ``start_doc`` on."""
-    if plan.stored is None:
-        return
-    numbers = {n: name for n, name in plan.fields.names().items() if name in wanted}
-    where = plan.stored.fdt.name
-    live, soft = plan.live, plan.soft_deleted
-    for doc, count, data in plan.stored.documents():
-        if doc < start_doc:
-            continue
-        if live is not None and not (live[doc >> 3] >> (doc & 7)) & 1:
-            continue
-        if soft is not None and (soft[doc >> 3] >> (doc & 7)) & 1:
-            continue
-        yield doc, wanted_fields(data, count, numbers, where)
+    numbers = wanted_numbers(plan, wanted)
+    for chunk in stored_chunks(plan):
+        if chunk.doc_base + len(chunk.lengths) > start_doc:
+            yield from live_chunk_documents(plan, chunk, numbers, start_doc)

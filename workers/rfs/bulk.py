@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Iterator
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,19 +36,71 @@ class BulkItem:
         return len(self.action) + len(self.source) + 2
 
 
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Consecutive documents of one segment, encoded: their NDJSON lines back to back in ``body``.
+
+    ``docs[k]`` is the k-th document's number, ``ends[k]`` where its two lines end in ``body``. Documents stay
+    in this form on the way to the target; ``BulkItem``s are made only for the ones that need retrying or
+    keeping as dead letters.
+    """
+
+    segment: str
+    body: bytes
+    docs: Sequence[int]
+    ends: Sequence[int]
+
+    def start(self, k: int) -> int:
+        """Where document k's lines begin in ``body``."""
+        return self.ends[k - 1] if k else 0
+
+    def item(self, k: int) -> BulkItem:
+        """Document k as a bulk item (its action line parsed back)."""
+        lines = self.body[self.start(k) : self.ends[k]]
+        newline = lines.index(b"\n")
+        action = lines[:newline]
+        meta = orjson.loads(action)["index"]
+        return BulkItem(ShardPosition(self.segment, self.docs[k]), meta["_index"], meta["_id"], meta.get("routing"),
+                        action, lines[newline + 1 : -1])
+
+
+def piece_of(items: Sequence[BulkItem]) -> Piece:
+    """Items of one segment as a piece."""
+    ends = array("q")
+    offset = 0
+    for item in items:
+        offset += item.size
+        ends.append(offset)
+    return Piece(items[0].position.segment, body_of(items), array("q", (i.position.doc for i in items)), ends)
+
+
 @dataclass
 class Batch:
-    """Consecutive items sent as one request; ``seq`` orders batches for checkpointing."""
+    """Consecutive documents sent as one request (documents lo to hi - 1 of each piece); ``seq`` orders batches
+    for checkpointing."""
 
     seq: int
-    items: list[BulkItem]
-    first: ShardPosition
-    last: ShardPosition
+    parts: list[tuple[Piece, int, int]]
+    count: int
+    size: int  # bytes of the request body, before compression
 
     @property
-    def size(self) -> int:
-        """Bytes of the request body (before compression)."""
-        return sum(item.size for item in self.items)
+    def first(self) -> ShardPosition:
+        piece, lo, _ = self.parts[0]
+        return ShardPosition(piece.segment, piece.docs[lo])
+
+    @property
+    def last(self) -> ShardPosition:
+        piece, _, hi = self.parts[-1]
+        return ShardPosition(piece.segment, piece.docs[hi - 1])
+
+    def body(self) -> bytes:
+        """The NDJSON request body."""
+        return b"".join(memoryview(p.body)[p.start(lo) : p.ends[hi - 1]] for p, lo, hi in self.parts)
+
+    def items(self) -> list[BulkItem]:
+        """Every document as a bulk item (for retrying some of them)."""
+        return [p.item(k) for p, lo, hi in self.parts for k in range(lo, hi)]
 
 
 def body_of(items: Iterable[BulkItem]) -> bytes:
@@ -89,13 +143,14 @@ class BulkItemBuilder:
         self.transform = load_transform(options.transform) if options.transform else None
         self._names: dict[tuple[str, str | None], str] = {}
 
-    def _index(self, doc: SnapshotDocument) -> str:
-        key = (doc.index, doc.type)
+    def index_name(self, index: str, type_name: str | None) -> str:
+        """The target index of a source index's documents of a type (renames and type handling applied)."""
+        key = (index, type_name)
         name = self._names.get(key)
         if name is None:
-            base = doc.index
-            if self.options.type_mode == "index-per-type" and doc.type and doc.type != "_doc":
-                base = f"{doc.index}_{doc.type}"
+            base = index
+            if self.options.type_mode == "index-per-type" and type_name and type_name != "_doc":
+                base = f"{index}_{type_name}"
             name = target_index(base, self.options.rename)
             self._names[key] = name
         return name
@@ -103,7 +158,7 @@ class BulkItemBuilder:
     def items(self, docs: Iterable[tuple[ShardPosition, SnapshotDocument]]) -> Iterator[BulkItem]:
         """One bulk item per document (a transform may drop a document by returning None)."""
         for position, doc in docs:
-            index = self._index(doc)
+            index = self.index_name(doc.index, doc.type)
             if self.transform is None:
                 source = _compact_source(doc)
                 doc_id, routing = doc.id, doc.routing
@@ -126,18 +181,28 @@ class BulkItemBuilder:
             yield BulkItem(position, index, doc_id, routing, orjson.dumps({"index": action}), source)
 
 
-def batches(items: Iterable[BulkItem], options: BackfillOptions) -> Iterator[Batch]:
-    """Group items into requests bounded by document count and body size (a lone big document goes alone)."""
+def batches(pieces: Iterable[Piece], options: BackfillOptions) -> Iterator[Batch]:
+    """Group documents into requests bounded by document count and body size (a lone big document goes alone)."""
     limit_docs = options.documents_per_bulk_request or 1 << 62
-    current: list[BulkItem] = []
-    size = 0
-    seq = 0
-    for item in items:
-        if current and (len(current) >= limit_docs or size + item.size > options.max_bulk_bytes):
-            yield Batch(seq, current, current[0].position, current[-1].position)
-            seq += 1
-            current, size = [], 0
-        current.append(item)
-        size += item.size
-    if current:
-        yield Batch(seq, current, current[0].position, current[-1].position)
+    limit_bytes = options.max_bulk_bytes
+    parts: list[tuple[Piece, int, int]] = []
+    count = size = seq = 0
+    for piece in pieces:
+        lo, n = 0, len(piece.docs)
+        while lo < n:
+            base = piece.start(lo)
+            # The most documents from lo on that still fit the request, by count and by bytes.
+            hi = bisect_right(piece.ends, base + limit_bytes - size, lo, min(n, lo + limit_docs - count))
+            if hi == lo:
+                if parts:
+                    yield Batch(seq, parts, count, size)
+                    seq += 1
+                    parts, count, size = [], 0, 0
+                    continue
+                hi = lo + 1
+            parts.append((piece, lo, hi))
+            count += hi - lo
+            size += piece.ends[hi - 1] - base
+            lo = hi
+    if parts:
+        yield Batch(seq, parts, count, size)

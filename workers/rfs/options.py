@@ -74,6 +74,8 @@ class BackfillOptions:
     initial_backoff_s: float = 0.5
     max_backoff_s: float = 30.0
     worker_id: str = field(default="")
+    # Encode common-shape chunks with the C extension when it is built (the Python path writes the same bytes).
+    native: bool = True
 
     def __post_init__(self) -> None:
         if self.max_connections < 1:

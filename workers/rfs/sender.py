@@ -79,11 +79,12 @@ class BulkSender:
     def send(self, batch: Batch) -> BatchOutcome:
         """Write the batch; raises BulkFailedError when retries run out."""
         outcome = BatchOutcome(batch)
-        pending = batch.items
+        # The first attempt sends the batch's body as encoded; BulkItems are made only for what is retried.
+        pending: list[BulkItem] | None = None
         attempt = 0
-        while pending:
+        while True:
             epoch = self.limit.epoch
-            retry, last_error, seconds = self._attempt(pending, outcome)
+            retry, last_error, seconds = self._attempt(batch, pending, outcome)
             if not retry:
                 if attempt == 0:
                     self.limit.succeeded(epoch, seconds, batch.size)
@@ -103,9 +104,15 @@ class BulkSender:
             pending = retry
         return outcome
 
-    def _attempt(self, items: list[BulkItem], outcome: BatchOutcome) -> tuple[list[BulkItem], str, float]:
-        """Send ``items`` once: the items to retry, why, and how long the target took to answer."""
-        body = body_of(items)
+    def _attempt(self, batch: Batch, pending: list[BulkItem] | None,
+                 outcome: BatchOutcome) -> tuple[list[BulkItem], str, float]:
+        """Send ``pending`` (None: the whole batch) once: the items to retry, why, and how long the target took."""
+        body = batch.body() if pending is None else body_of(pending)
+        count = batch.count if pending is None else len(pending)
+
+        def items_of() -> list[BulkItem]:
+            return batch.items() if pending is None else pending
+
         headers = _HEADERS
         if self.options.gzip:
             # ISA-L's gzip at level 1: the same format and ratio as zlib's level 1 at about 5x the speed; the
@@ -117,20 +124,21 @@ class BulkSender:
             resp: Any = self.client.transport.perform_request("POST", "/_bulk", body=body, headers=headers,
                                                               params=_FILTER)
         except ClientConnectionError as exc:
-            return items, f"connection error: {exc.__class__.__name__}", 0.0
+            return items_of(), f"connection error: {exc.__class__.__name__}", 0.0
         except TransportError as exc:
             if exc.status_code == 429:
-                return items, f"{_THROTTLED} (whole request)", 0.0
+                return items_of(), f"{_THROTTLED} (whole request)", 0.0
             if isinstance(exc.status_code, int) and exc.status_code in RETRYABLE_STATUS:
-                return items, f"HTTP {exc.status_code}", 0.0
+                return items_of(), f"HTTP {exc.status_code}", 0.0
             raise BulkFailedError(f"target refused a bulk request: HTTP {exc.status_code} {exc.error}") from None
         seconds = time.perf_counter() - began
         if not resp.get("errors"):
-            outcome.written += len(items)
+            outcome.written += count
             return [], "", seconds
         results = resp.get("items", [])
-        if len(results) != len(items):
-            raise BulkFailedError(f"bulk response has {len(results)} items for {len(items)} documents")
+        if len(results) != count:
+            raise BulkFailedError(f"bulk response has {len(results)} items for {count} documents")
+        items = items_of()
         retry: list[BulkItem] = []
         last = ""
         for item, result in zip(items, results, strict=True):

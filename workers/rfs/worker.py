@@ -16,12 +16,13 @@ from opensearchpy.exceptions import TransportError
 from workers.common.cluster_info import server_version
 from workers.common.clusters import build_client
 from workers.common.errors import MigrationError
-from workers.documents.reader import ReadSummary, ShardPosition, SnapshotDocument, open_shard
+from workers.documents.reader import ReadSummary, ShardPosition, open_shard
 from workers.rfs.bulk import Batch, BulkItemBuilder, batches
 from workers.rfs.checkpoints import CheckpointWriter
 from workers.rfs.concurrency import AdaptiveLimit
 from workers.rfs.coordination import WorkCoordinator
 from workers.rfs.deadletter import DeadLetterStore, open_dead_letters
+from workers.rfs.encode import shard_pieces
 from workers.rfs.options import BackfillOptions
 from workers.rfs.progress import Counters, Progress
 from workers.rfs.sender import BatchOutcome, BulkSender
@@ -123,13 +124,12 @@ def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: 
         counters = Counters()
         total = sum(p.live_count for p in reader.plans)
         progress.start(f"{snapshot}/{index}[{shard}]", total)
-        docs: Iterator[tuple[ShardPosition, SnapshotDocument]] = reader.positioned(work.checkpoint)
-        items = BulkItemBuilder(options).items(docs)
+        pieces = shard_pieces(reader, work.checkpoint, BulkItemBuilder(options), native=options.native)
         limit = AdaptiveLimit(options.max_connections, adaptive=options.adaptive_concurrency)
         sender = BulkSender(client, options, limit=limit)
         context = {"snapshot": snapshot, "index": index, "shard": shard}
         try:
-            _pump(batches(items, options), sender, limit, checkpointer, counters, dead, context, progress,
+            _pump(batches(pieces, options), sender, limit, checkpointer, counters, dead, context, progress,
                   coordinator, options.lease_seconds)
         finally:
             writer.close()  # the last resume point is on the target before completion (or a failure) is recorded

@@ -1,5 +1,5 @@
 """Stored fields (``.fdt``/``.fdm``): one format description per codec, read chunk by chunk."""
 
-from workers.lucene.stored_fields.reader import StoredFieldsReader
+from workers.lucene.stored_fields.reader import StoredChunk, StoredFieldsReader
 
-__all__ = ["StoredFieldsReader"]
+__all__ = ["StoredChunk", "StoredFieldsReader"]

@@ -13,7 +13,7 @@ from workers.lucene import lz4
 from workers.lucene.errors import LuceneFormatError
 from workers.lucene.store import SequentialReader
 
-Decompressor = Callable[[SequentialReader, int], bytes]
+Decompressor = Callable[[SequentialReader, int], bytes | bytearray]
 
 # Upper bound of an LZ4 block's size for n bytes of output (liblz4's LZ4_compressBound).
 def _lz4_bound(n: int) -> int:
@@ -66,10 +66,11 @@ def _dictionary(r: SequentialReader, dict_len: int, clen: int, decode: BlockDeco
     return decode(data, dict_len, r.inp.name, None) if dict_len else b""
 
 
-def lz4_with_dict(r: SequentialReader, n: int) -> bytes:
+def lz4_with_dict(r: SequentialReader, n: int) -> bytes | bytearray:
     """Lucene87/90 FAST: an LZ4 dictionary block, then blocks decoded with the dictionary as prefix.
 
-    All the compressed lengths come first, then the compressed bytes.
+    All the compressed lengths come first, then the compressed bytes. Every block is decoded in place, into
+    one buffer for the whole piece.
     """
     where = r.inp.name
     dict_len = r.vint()
@@ -77,18 +78,17 @@ def lz4_with_dict(r: SequentialReader, n: int) -> bytes:
     count = _block_count(n, dict_len, block_len, where)
     dict_clen = r.vint()
     lengths = [r.vint() for _ in range(count)]
-    dictionary = _dictionary(r, dict_len, dict_clen, _lz4_block)
-    out = [dictionary]
-    remaining = n - dict_len
+    if dict_len > n:
+        raise LuceneFormatError(f"{where}: structure: LZ4 dictionary of {dict_len} bytes for {n}")
+    out = bytearray(n)
+    # An empty dictionary still has its (tiny) compressed form in the stream: consumed, not decoded.
+    lz4.decompress_into(bytes(r.read(dict_clen)), out, 0, dict_len, 0, where)
+    offset = dict_len
     for clen in lengths:
-        size = min(block_len, remaining)
-        out.append(lz4.decompress_with_prefix(bytes(r.read(clen)), size, dictionary, where))
-        remaining -= size
-    return b"".join(out)
-
-
-def _lz4_block(data: bytes | memoryview, n: int, where: str, _dictionary: bytes | None) -> bytes:
-    return lz4.decompress(bytes(data), n, where)
+        size = min(block_len, n - offset)
+        lz4.decompress_into(bytes(r.read(clen)), out, offset, size, dict_len, where)
+        offset += size
+    return out
 
 
 def _dictionary_then_blocks(r: SequentialReader, n: int, decode: BlockDecoder) -> bytes:

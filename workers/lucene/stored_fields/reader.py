@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from workers.lucene.codec import read_index_header
 from workers.lucene.datainput import DataInput
@@ -49,6 +50,16 @@ def _stored_fields_ints(r: SequentialReader, n: int) -> list[int]:
     return values
 
 
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """One decompressed chunk: documents ``doc_base`` to ``doc_base + len(lengths) - 1``, back to back in ``data``."""
+
+    doc_base: int
+    fields: list[int]
+    lengths: list[int]
+    data: bytes | bytearray
+
+
 class StoredFieldsReader:
     """Yields, for each document of a segment in order, its field count and its stored-fields bytes."""
 
@@ -80,6 +91,15 @@ class StoredFieldsReader:
 
     def documents(self) -> Iterator[tuple[int, int, memoryview]]:
         """(document number, number of stored fields, the document's stored-fields bytes), for every document."""
+        for chunk in self.chunks():
+            view = memoryview(chunk.data)
+            offset = 0
+            for i, length in enumerate(chunk.lengths):
+                yield chunk.doc_base + i, chunk.fields[i], view[offset : offset + length]
+                offset += length
+
+    def chunks(self) -> Iterator[StoredChunk]:
+        """Every chunk of the segment in order, decompressed (one chunk in memory at a time)."""
         r = SequentialReader(self.fdt, self.data_start, self.fdt.length)
         # The chunk token's bit 1 marks a "dirty" chunk in the Lucene90 layout and, from format version 4
         # (Lucene 8.8+), in the Lucene50/87 layout too; the document count sits above it.
@@ -105,15 +125,10 @@ class StoredFieldsReader:
                     size = min(self.chunk_size, total - done)
                     pieces.append(self.format.decompress(r, size))
                     done += size
-                data = b"".join(pieces)
+                data: bytes | bytearray = b"".join(pieces)
             else:
                 data = self.format.decompress(r, total)
-            view = memoryview(data)
-            offset = 0
-            for i in range(count):
-                length = lengths[i]
-                yield produced + i, fields[i], view[offset : offset + length]
-                offset += length
+            yield StoredChunk(produced, fields, lengths, data)
             produced += count
 
     def _chunk_header(self, r: SequentialReader, count: int) -> tuple[list[int], list[int]]:
