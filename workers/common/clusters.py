@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
-from opensearchpy import OpenSearch, RequestsHttpConnection
+from opensearchpy import JSONSerializer, OpenSearch, RequestsHttpConnection
 
 from workers.common.errors import ConfigurationError
 
@@ -72,7 +72,7 @@ class ClusterConnection:
 
 
 def build_client(conn: ClusterConnection, *, pool_maxsize: int = 10, http_compress: bool = False,
-                 max_retries: int = 3) -> OpenSearch:
+                 max_retries: int = 3, serializer: JSONSerializer | None = None) -> OpenSearch:
     """An opensearch-py client for the connection (works against Elasticsearch 5-9 and OpenSearch REST)."""
     http_auth: object = None
     if isinstance(conn.auth, BasicAuth):
@@ -97,4 +97,5 @@ def build_client(conn: ClusterConnection, *, pool_maxsize: int = 10, http_compre
         pool_maxsize=pool_maxsize,
         http_compress=http_compress,
         max_retries=max_retries,
+        serializer=serializer or JSONSerializer(),
     )

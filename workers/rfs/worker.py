@@ -25,7 +25,7 @@ from workers.rfs.deadletter import DeadLetterStore, open_dead_letters
 from workers.rfs.encode import shard_pieces
 from workers.rfs.options import BackfillOptions
 from workers.rfs.progress import Counters, Progress
-from workers.rfs.sender import BatchOutcome, BulkSender
+from workers.rfs.sender import BatchOutcome, BulkResponseSerializer, BulkSender
 from workers.snapshot.blobstore import BlobStore
 from workers.snapshot.repository import SnapshotRepository
 
@@ -97,7 +97,8 @@ def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: 
     """Backfill one shard; resumes from its checkpoint, does nothing for a completed shard unless forced."""
     began = time.monotonic()
     progress = progress or Progress()
-    client = build_client(options.target, pool_maxsize=options.max_connections + 2, max_retries=0)
+    client = build_client(options.target, pool_maxsize=options.max_connections + 2, max_retries=0,
+                          serializer=BulkResponseSerializer())
     try:
         server_version(client)
     except (ClientConnectionError, TransportError) as exc:
