@@ -94,9 +94,13 @@ class Batch:
         piece, _, hi = self.parts[-1]
         return ShardPosition(piece.segment, piece.docs[hi - 1])
 
+    def body_parts(self) -> list[memoryview]:
+        """The NDJSON request body, as views of the pieces (no copy)."""
+        return [memoryview(p.body)[p.start(lo) : p.ends[hi - 1]] for p, lo, hi in self.parts]
+
     def body(self) -> bytes:
         """The NDJSON request body."""
-        return b"".join(memoryview(p.body)[p.start(lo) : p.ends[hi - 1]] for p, lo, hi in self.parts)
+        return b"".join(self.body_parts())
 
     def items(self) -> list[BulkItem]:
         """Every document as a bulk item (for retrying some of them)."""

@@ -9,13 +9,26 @@ Both paths write the same bytes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import orjson
 
 from workers.documents.reader import ShardPosition, ShardReader
 from workers.lucene.segment_reader import SegmentPlan
 from workers.rfs.bulk import BulkItemBuilder, Piece, piece_of
+
+log = logging.getLogger("workers.rfs")
+
+
+@dataclass
+class EncodeCounts:
+    """How many chunks each path encoded (the Python path costs about twice the CPU per document)."""
+
+    native_chunks: int = 0
+    python_chunks: int = 0
+
 
 EncodeChunk = Callable[..., tuple[bytes, bytes, bytes, int, int] | None]
 
@@ -40,9 +53,13 @@ def _field_numbers(plan: SegmentPlan) -> tuple[int, int, int, int]:
 
 
 def shard_pieces(reader: ShardReader, start: ShardPosition | None, builder: BulkItemBuilder,
-                 native: bool = True) -> Iterator[Piece]:
+                 native: bool = True, counts: EncodeCounts | None = None) -> Iterator[Piece]:
     """One piece per chunk that holds live documents at or after ``start``, in order."""
+    counts = counts if counts is not None else EncodeCounts()
     encode = native_encoder() if native and builder.transform is None else None
+    if native and encode is None and builder.transform is None:
+        log.warning("the C chunk encoder (workers.rfs._bulk_lines) is not built, so every chunk is encoded in "
+                    "Python, at about twice the CPU; reinstall with a C compiler and Python's headers to build it")
     prefix = action_prefix(builder.index_name(reader.index, reader.metadata.type_name))
     numbers: dict[str, tuple[int, int, int, int]] = {}
     summary = reader.summary
@@ -59,9 +76,11 @@ def shard_pieces(reader: ShardReader, start: ShardPosition | None, builder: Bulk
                 summary.live += count
                 summary.source_bytes += source_bytes
                 summary.nested_skipped += nested
+                counts.native_chunks += 1
                 if count:
                     yield Piece(plan.name, body, memoryview(docs).cast("q"), memoryview(ends).cast("q"))
                 continue
+        counts.python_chunks += 1
         items = list(builder.items(reader.chunk_documents(plan, chunk, start_doc)))
         if items:
             yield piece_of(items)

@@ -22,7 +22,7 @@ from workers.rfs.checkpoints import CheckpointWriter
 from workers.rfs.concurrency import AdaptiveLimit
 from workers.rfs.coordination import WorkCoordinator
 from workers.rfs.deadletter import DeadLetterStore, open_dead_letters
-from workers.rfs.encode import shard_pieces
+from workers.rfs.encode import EncodeCounts, shard_pieces
 from workers.rfs.options import BackfillOptions
 from workers.rfs.progress import Counters, Progress
 from workers.rfs.sender import BatchOutcome, BulkResponseSerializer, BulkSender
@@ -125,7 +125,9 @@ def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: 
         counters = Counters()
         total = sum(p.live_count for p in reader.plans)
         progress.start(f"{snapshot}/{index}[{shard}]", total)
-        pieces = shard_pieces(reader, work.checkpoint, BulkItemBuilder(options), native=options.native)
+        encoded = EncodeCounts()
+        pieces = shard_pieces(reader, work.checkpoint, BulkItemBuilder(options), native=options.native,
+                              counts=encoded)
         limit = AdaptiveLimit(options.max_connections, adaptive=options.adaptive_concurrency)
         sender = BulkSender(client, options, limit=limit)
         context = {"snapshot": snapshot, "index": index, "shard": shard}
@@ -140,7 +142,8 @@ def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: 
         read = reader.summary
         result.read = {"live": read.live, "deleted": read.deleted, "nested_skipped": read.nested_skipped,
                        "sourceless": read.sourceless, "sourceless_sample": read.sourceless_sample,
-                       "segments": read.segments}
+                       "segments": read.segments, "chunks_encoded_in_c": encoded.native_chunks,
+                       "chunks_encoded_in_python": encoded.python_chunks}
         result.docs_written, result.bytes_written = checkpointer.docs, checkpointer.bytes
         result.retries, result.dead_letters = counters.retries, counters.dead_letters
         result.retry_reasons = dict(counters.retry_reasons)

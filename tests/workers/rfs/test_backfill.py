@@ -16,6 +16,7 @@ from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
 from tests.workers.rfs.helpers import SnapshotFixture, build_snapshot, options, target_rows
 from workers.rfs.coordination import LeaseHeldError, WorkCoordinator
+from workers.rfs.encode import native_encoder
 from workers.rfs.options import parse_rename
 from workers.rfs.worker import TargetUnreachableError, run_shard
 from workers.snapshot.blobstore import open_blob_store
@@ -42,6 +43,10 @@ def test_parity_after_backfilling_every_shard(sandbox: SandboxState, source_snap
     assert all(r.status == "completed" and r.dead_letters == 0 for r in results)
     assert sum(r.docs_written for r in results) == len(source_snapshot.expected) == 2003
     assert target_rows(target, source_snapshot.index) == source_snapshot.expected
+    if native_encoder() is not None:
+        # Most chunks in C; the pretty-printed and the non-ASCII documents' chunks in Python.
+        assert sum(r.read["chunks_encoded_in_c"] for r in results) > 0
+        assert sum(r.read["chunks_encoded_in_python"] for r in results) >= 2
 
     # A completed shard is not run again (its documents stay at version 1)...
     again = run_shard(store, source_snapshot.snapshot, source_snapshot.index, 0, opts)
@@ -52,6 +57,18 @@ def test_parity_after_backfilling_every_shard(sandbox: SandboxState, source_snap
     forced = run_shard(store, source_snapshot.snapshot, source_snapshot.index, 0,
                        options(target, tmp_path, coordination_index=opts.coordination_index, force=True))
     assert forced.status == "completed" and forced.docs_written == results[0].docs_written
+
+
+def test_python_encoder_writes_the_same_documents(sandbox: SandboxState, source_snapshot: SnapshotFixture,
+                                                  tmp_path: Path) -> None:
+    target = sandbox.engines["target"].url
+    renamed = unique("python-encoded")
+    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={renamed}"),), native=False)
+    store = open_blob_store(source_snapshot.repo_uri)
+    results = [run_shard(store, source_snapshot.snapshot, source_snapshot.index, s, opts)
+               for s in range(source_snapshot.shards)]
+    assert all(r.read["chunks_encoded_in_c"] == 0 for r in results)
+    assert target_rows(target, renamed) == source_snapshot.expected
 
 
 def test_rename_and_transform(sandbox: SandboxState, source_snapshot: SnapshotFixture, tmp_path: Path) -> None:
