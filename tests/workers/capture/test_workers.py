@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,12 +15,26 @@ from migration_pipeline.sandbox.state import SandboxState
 from tests.workers.capture.conftest import create_topic, transactions
 
 
+def _two_free_ports() -> int:
+    """A port whose successor is free too: worker 2 serves its metrics on the next port, and a port taken by
+    another process there made this test fail at random."""
+    for _ in range(100):
+        first = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", first + 1))
+            except OSError:
+                continue
+        return first
+    raise AssertionError("no two consecutive free ports on loopback")
+
+
 def test_two_workers_share_the_port_and_both_capture(sandbox: SandboxState) -> None:
     assert sandbox.kafka is not None
     topic = create_topic(sandbox.kafka.bootstrap)
-    port, admin = free_port(), free_port()
-    while admin + 1 == port:
-        admin = free_port()
+    port, admin = free_port(), _two_free_ports()
+    while port in (admin, admin + 1):
+        port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "workers.capture", "--listen", f"127.0.0.1:{port}",
                              "--destination", sandbox.engines["source"].url, "--kafka-brokers",
                              sandbox.kafka.bootstrap, "--kafka-topic", topic, "--workers", "2",
