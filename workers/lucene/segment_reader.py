@@ -103,11 +103,3 @@ def live_chunk_documents(plan: SegmentPlan, chunk: StoredChunk, numbers: dict[in
             yield doc, wanted_fields(data, count, numbers, where)
         doc += 1
 
-
-def live_stored_documents(plan: SegmentPlan, wanted: tuple[str, ...],
-                          start_doc: int = 0) -> Iterator[tuple[int, dict[str, bytes | str]]]:
-    """(document number, wanted fields) of every live document from ``start_doc`` on."""
-    numbers = wanted_numbers(plan, wanted)
-    for chunk in stored_chunks(plan):
-        if chunk.doc_base + len(chunk.lengths) > start_doc:
-            yield from live_chunk_documents(plan, chunk, numbers, start_doc)

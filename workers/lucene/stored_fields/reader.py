@@ -61,7 +61,8 @@ class StoredChunk:
 
 
 class StoredFieldsReader:
-    """Yields, for each document of a segment in order, its field count and its stored-fields bytes."""
+    """Yields a segment's stored-fields chunks in order, each decompressed with its documents' field counts and
+    lengths."""
 
     def __init__(self, directory: Directory, segment: str, max_doc: int) -> None:
         self.segment = segment
@@ -88,15 +89,6 @@ class StoredFieldsReader:
         self.data_start = probe.pos
         if self.chunk_size <= 0:
             raise LuceneFormatError(f"{self.fdt.name}: structure: chunk size {self.chunk_size}")
-
-    def documents(self) -> Iterator[tuple[int, int, memoryview]]:
-        """(document number, number of stored fields, the document's stored-fields bytes), for every document."""
-        for chunk in self.chunks():
-            view = memoryview(chunk.data)
-            offset = 0
-            for i, length in enumerate(chunk.lengths):
-                yield chunk.doc_base + i, chunk.fields[i], view[offset : offset + length]
-                offset += length
 
     def chunks(self) -> Iterator[StoredChunk]:
         """Every chunk of the segment in order, decompressed (one chunk in memory at a time)."""
