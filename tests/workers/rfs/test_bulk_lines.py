@@ -237,3 +237,28 @@ def test_a_real_snapshot_with_awkward_documents_encodes_alike(sandbox: SandboxSt
                                            BackfillOptions(target=ClusterConnection("http://127.0.0.1:1")))
     assert docs == len(fixture.expected)
     assert taken > declined > 0  # most chunks in C; the pretty and non-ASCII ones in Python
+
+
+def test_python_encoder_flag_and_missing_extension(monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from workers.rfs import __main__ as cli
+    from workers.rfs import encode as encode_module
+
+    base = ["--snapshot-repo", "file:///r", "--snapshot", "s", "--index", "i", "--shard", "0",
+            "--target-endpoint", "http://127.0.0.1:1"]
+    assert cli.options_from(cli.build_parser().parse_args(base)).native is True
+    assert cli.options_from(cli.build_parser().parse_args([*base, "--python-encoder"])).native is False
+
+    # Without the extension (as after an install with no compiler) every chunk goes through Python, and the
+    # worker says so once, naming the module.
+    monkeypatch.setattr(encode_module, "native_encoder", lambda: None)
+    folder = FIXTURE_SNAPSHOTS / "ES_7_10_Single"
+    repo = SnapshotRepository(open_blob_store(str(folder)))
+    snapshot = repo.snapshots()[0].name
+    ref = repo.indices(snapshot)[0]
+    counts = encode_module.EncodeCounts()
+    builder = BulkItemBuilder(BackfillOptions(target=ClusterConnection("http://127.0.0.1:1")))
+    with caplog.at_level("WARNING", logger="workers.rfs"):
+        list(shard_pieces(open_shard(repo, snapshot, ref.name, 0), None, builder, counts=counts))
+    assert counts.native_chunks == 0 and counts.python_chunks > 0
+    assert [r.getMessage() for r in caplog.records if "_bulk_lines" in r.getMessage()]
