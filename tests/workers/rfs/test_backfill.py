@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,11 +17,15 @@ from migration_pipeline.sandbox.processes import free_port
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
 from tests.workers.rfs.helpers import SnapshotFixture, build_snapshot, options, target_rows
+from workers.lucene.compound import CompoundDirectory
+from workers.lucene.errors import ChecksumError
 from workers.rfs.coordination import LeaseHeldError, WorkCoordinator
 from workers.rfs.encode import native_encoder
 from workers.rfs.options import parse_rename
 from workers.rfs.worker import TargetUnreachableError, run_shard
 from workers.snapshot.blobstore import open_blob_store
+from workers.snapshot.repository import SnapshotRepository
+from workers.snapshot.shard_directory import ShardDirectory
 
 PRETTY = b'\n\n{\n  "title": "pretty printed",\n  "n": 1\n}\n\n'
 BIG_MB = 20
@@ -139,3 +145,63 @@ def test_second_worker_on_a_leased_shard_is_refused(sandbox: SandboxState, sourc
          source_snapshot.snapshot, "--index", source_snapshot.index, "--shard", "1", "--target-endpoint", target,
          "--coordination-index", opts.coordination_index], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 4 and "leased by worker worker-a" in proc.stderr
+
+
+def _damage_terms_of_shard_0(fixture: SnapshotFixture, tmp_path: Path) -> tuple[str, str]:
+    """A copy of the repository with one byte of shard 0's term dictionary flipped: a file the worker never reads,
+    so only the checksum pass can find it. Returns the copy's URI and the damaged Lucene file's name."""
+    copy = tmp_path / "damaged-repo"
+    shutil.copytree(Path(fixture.repo_uri.removeprefix("file://")), copy)
+    store = open_blob_store(copy.as_uri())
+    shard = SnapshotRepository(store).shard_snapshot(fixture.snapshot, fixture.index, 0)
+    directory = ShardDirectory(store, shard)
+    files = {f.physical_name: f for f in shard.files}
+    terms = next((n for n in files if n.endswith(".tim")), None)
+    if terms is not None:
+        damaged, position = terms, files[terms].length // 2
+    else:
+        compound = next(n for n in files if n.endswith(".cfs"))
+        segment = compound[: -len(".cfs")]
+        entries = CompoundDirectory(segment, directory.open(segment + ".cfe"), directory.open(compound),
+                                    directory).entries
+        offset, length = next(v for k, v in entries.items() if k.endswith(".tim"))
+        damaged, position = compound, offset + length // 2
+    entry = files[damaged]
+    assert len(entry.part_names) == 1
+    blob = copy / shard.path / entry.part_names[0]
+    data = bytearray(blob.read_bytes())
+    data[position] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    return copy.as_uri(), damaged
+
+
+def test_a_damaged_file_fails_the_shard_and_nothing_is_sent(sandbox: SandboxState,
+                                                             source_snapshot: SnapshotFixture, tmp_path: Path) -> None:
+    target = sandbox.engines["target"].url
+    repo_uri, damaged = _damage_terms_of_shard_0(source_snapshot, tmp_path)
+    store = open_blob_store(repo_uri)
+    client = OpenSearch(hosts=[target])
+    renamed = unique("damaged")
+    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={renamed}"),))
+    for _ in range(2):  # a rerun of the damaged snapshot fails the same way (not "already-completed")
+        with pytest.raises(ChecksumError, match=rf"shard 0 file {re.escape(damaged)}: checksum mismatch"):
+            run_shard(store, source_snapshot.snapshot, source_snapshot.index, 0, opts)
+    assert not client.indices.exists(index=renamed)  # the pass comes first: nothing reached the target
+    probe = WorkCoordinator(client, opts.coordination_index, "probe", 600, source_snapshot.snapshot,
+                            source_snapshot.index, 0)
+    work = probe.acquire()  # the lease was released...
+    assert not work.completed and work.checkpoint is None  # ... and neither completion nor progress recorded
+    proc = subprocess.run(
+        [sys.executable, "-m", "workers.rfs", "--snapshot-repo", repo_uri, "--snapshot", source_snapshot.snapshot,
+         "--index", source_snapshot.index, "--shard", "0", "--target-endpoint", target,
+         "--coordination-index", unique(".mws"), "--rename", f"{source_snapshot.index}={renamed}"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and damaged in proc.stderr and "checksum mismatch" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    # The undamaged shards of the same copy go through; without the pass, so does shard 0 (the term dictionary
+    # is not read, so its documents are intact).
+    assert run_shard(store, source_snapshot.snapshot, source_snapshot.index, 1, opts).status == "completed"
+    unchecked = run_shard(store, source_snapshot.snapshot, source_snapshot.index, 0,
+                          options(target, tmp_path, rename=opts.rename, verify_checksums=False))
+    assert unchecked.status == "completed" and unchecked.docs_written > 0
