@@ -4,7 +4,9 @@ One run, one machine, the same data (a multi-shard `logs` index of 1M documents 
 snapshotted), into OpenSearch 2.19, the target index recreated identically before each contender:
   1. ceiling: the same documents as ready-made (pre-gzipped) NDJSON bodies, posted with the worker's in-flight
      policy (the same adaptive limit) and, as a second shape, 4 x 2 MiB fixed; the better is the ceiling;
-  2. this worker (one shard after another, defaults: up to 10 x 10 MiB in flight, adaptive, gzip);
+  2. this worker (defaults: up to 10 x 10 MiB in flight, adaptive, gzip), run two ways: one shard after another
+     in one process, and as the workflow runs it on its local instance, one worker process per shard, two at a
+     time (the `shard_backfill` pool's limit there), so that one shard's start and end overlap another's sending;
   3. peers: OpenSearch reindex-from-remote, elasticdump (npm), opensearch-py helpers.reindex.
 The target is warmed up first (a fresh JVM indexes slowly until its JIT settles); the ceiling shapes and the
 worker and reindex-from-remote (the closest peer) are then measured in rounds (default 3) in a rotated order,
@@ -25,6 +27,7 @@ import platform
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -52,6 +55,9 @@ RESULTS = Path(__file__).parent / "results"
 INDEX = "bench-backfill"
 CONCURRENCY = 10
 WORKER = "this worker (defaults)"
+POOLED = "this worker, 2 shard processes"
+# Shard runs at once on the workflow's own local instance (the pool limit in migration_pipeline/config/store.py).
+WORKFLOW_POOL = 2
 BODY_BYTES = 10 << 20
 
 
@@ -167,6 +173,21 @@ def run_worker(repo: str, snapshot: str, target_url: str, shards: int, connectio
     print(f"  worker in-flight limit per shard (highest/final): {' '.join(limits)}", flush=True)
 
 
+def run_worker_processes(repo: str, snapshot: str, target_url: str, shards: int,
+                         at_once: int = WORKFLOW_POOL) -> None:
+    """The shards as the workflow runs them locally: ``python -m workers.rfs`` per shard, ``at_once`` at a time."""
+    def one(shard: int) -> None:
+        proc = subprocess.run(
+            [sys.executable, "-m", "workers.rfs", "--snapshot-repo", Path(repo).as_uri(), "--snapshot", snapshot,
+             "--index", INDEX, "--shard", str(shard), "--target-endpoint", target_url, "--target-timeout", "300",
+             "--dead-letter", "off"], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+        if proc.returncode != 0:
+            raise SystemExit(f"worker for shard {shard} exited {proc.returncode}: {proc.stderr[-2000:]}")
+
+    with ThreadPoolExecutor(at_once) as pool:
+        list(pool.map(one, range(shards)))
+
+
 def median_row(label: str, results: list[dict[str, float | str]], docs: int,
                source_mb: float) -> dict[str, float | str]:
     """One contender over its rounds: the median time, and every round's docs/s."""
@@ -245,6 +266,7 @@ def main() -> None:
              functools.partial(post_bodies, target_url, bodies[BODY_BYTES], CONCURRENCY, True)),
             ("ceiling: 4 x 2 MiB, fixed", functools.partial(post_bodies, target_url, bodies[small], 4, False)),
             (WORKER, lambda: run_worker(repo, snapshot, target_url, args.shards)),
+            (POOLED, lambda: run_worker_processes(repo, snapshot, target_url, args.shards)),
             # The closest peer: measured in the same rounds, since a margin from one run would be the VM's drift.
             ("reindex-from-remote", lambda: reindex_from_remote(source_url, target)),
         ]
@@ -281,7 +303,11 @@ def main() -> None:
         ratio = float(worker["docs_per_s"]) / float(r["docs_per_s"])
         print(f"{r['contender']:34} {r['seconds']:>8} {r['docs_per_s']:>9} {r['mb_per_s']:>7} {ratio:>14.2f}  "
               f"{r.get('rounds_docs_per_s', '')}")
-    print(f"worker / best ceiling ({best['contender']}): {float(worker['docs_per_s']) / float(best['docs_per_s']):.2f}")
+    pooled = next((r for r in rows if r["contender"] == POOLED), None)
+    for row in (worker, pooled):
+        if row is not None:
+            print(f"{row['contender']} / best ceiling ({best['contender']}): "
+                  f"{float(row['docs_per_s']) / float(best['docs_per_s']):.2f}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "backfill.json").write_text(json.dumps({"machine": machine(), "docs": args.docs, "rows": rows},
                                                       indent=2) + "\n")
