@@ -23,7 +23,7 @@ from workers.rfs.coordination import LeaseHeldError, WorkCoordinator
 from workers.rfs.encode import native_encoder
 from workers.rfs.options import parse_rename
 from workers.rfs.worker import TargetUnreachableError, run_shard
-from workers.snapshot.blobstore import open_blob_store
+from workers.snapshot.blobstore import FileSystemBlobStore, open_blob_store
 from workers.snapshot.repository import SnapshotRepository
 from workers.snapshot.shard_directory import ShardDirectory
 
@@ -151,7 +151,9 @@ def _damage_terms_of_shard_0(fixture: SnapshotFixture, tmp_path: Path) -> tuple[
     """A copy of the repository with one byte of shard 0's term dictionary flipped: a file the worker never reads,
     so only the checksum pass can find it. Returns the copy's URI and the damaged Lucene file's name."""
     copy = tmp_path / "damaged-repo"
-    shutil.copytree(Path(fixture.repo_uri.removeprefix("file://")), copy)
+    original = open_blob_store(fixture.repo_uri)
+    assert isinstance(original, FileSystemBlobStore)
+    shutil.copytree(original.root, copy)
     store = open_blob_store(copy.as_uri())
     shard = SnapshotRepository(store).shard_snapshot(fixture.snapshot, fixture.index, 0)
     directory = ShardDirectory(store, shard)
@@ -194,7 +196,8 @@ def test_a_damaged_file_fails_the_shard_and_nothing_is_sent(sandbox: SandboxStat
     proc = subprocess.run(
         [sys.executable, "-m", "workers.rfs", "--snapshot-repo", repo_uri, "--snapshot", source_snapshot.snapshot,
          "--index", source_snapshot.index, "--shard", "0", "--target-endpoint", target,
-         "--coordination-index", unique(".mws"), "--rename", f"{source_snapshot.index}={renamed}"],
+         "--coordination-index", unique(".mws"), "--rename", f"{source_snapshot.index}={renamed}",
+         "--dead-letter", "off"],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and damaged in proc.stderr and "checksum mismatch" in proc.stderr
     assert "Traceback" not in proc.stderr
