@@ -1,4 +1,4 @@
-"""``python -m workers.rfs``: backfill one shard from a snapshot into the target (also under Dagster Pipes)."""
+"""``python -m workers.rfs``: backfill shards from a snapshot into the target (one shard under Dagster Pipes)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opensearchpy.exceptions import TransportError
@@ -23,12 +23,15 @@ PIPES_ENV = "DAGSTER_PIPES_CONTEXT"
 def build_parser() -> argparse.ArgumentParser:
     """The worker's command-line options (every one also settable through Dagster Pipes extras)."""
     p = argparse.ArgumentParser(prog="python -m workers.rfs",
-                                description="Backfill one shard from a snapshot repository into the target.")
+                                description="Backfill one shard (or several, as one stream) from a snapshot "
+                                            "repository into the target.")
     src = p.add_argument_group("snapshot")
     src.add_argument("--snapshot-repo", required=True, help="file:///path or s3://bucket/prefix")
     src.add_argument("--snapshot", required=True)
     src.add_argument("--index", required=True, help="source index name")
-    src.add_argument("--shard", required=True, type=int)
+    src.add_argument("--shard", required=True,
+                     help="N; or several shards of the index, run one after another as one stream of requests: "
+                          "N,M  N-M  all. With several, a shard another worker holds is left to it")
     src.add_argument("--s3-endpoint")
     src.add_argument("--s3-region")
     src.add_argument("--no-verify-checksums", action="store_true", help="skip the checksum pass over the files")
@@ -85,6 +88,23 @@ def _auth(ns: argparse.Namespace) -> Auth:
     return NoAuth()
 
 
+def parse_shards(spec: str, count: Callable[[], int]) -> list[int]:
+    """``--shard``: ``N``, ``N,M,...``, ``N-M`` (inclusive) or ``all`` (``count()`` gives the index's shard count)."""
+    if spec.strip() == "all":
+        return list(range(count()))
+    shards: list[int] = []
+    for part in spec.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        try:
+            first, last = int(lo), int(hi) if dash else int(lo)
+        except ValueError:
+            raise ConfigurationError(f"--shard {spec!r}: expected N, N,M, N-M or all") from None
+        if first < 0 or last < first:
+            raise ConfigurationError(f"--shard {spec!r}: {part.strip()!r} is not a shard number or range")
+        shards += [s for s in range(first, last + 1) if s not in shards]
+    return shards
+
+
 def options_from(ns: argparse.Namespace) -> BackfillOptions:
     """Options from parsed arguments."""
     allowed = tuple(t.strip() for v in ns.allowed_doc_exception_types for t in v.split(",") if t.strip())
@@ -126,14 +146,17 @@ def run(argv: Sequence[str]) -> int:
     """Run from command-line arguments; returns the exit code."""
     ns = build_parser().parse_args(argv)
     _logging(ns.log_format)
-    from workers.rfs.worker import run_shard
+    from workers.rfs.worker import run_shards
     from workers.snapshot.blobstore import open_blob_store
+    from workers.snapshot.repository import SnapshotRepository
 
     try:
         options = options_from(ns)
         store = open_blob_store(ns.snapshot_repo, s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
-        result = run_shard(store, ns.snapshot, ns.index, ns.shard, options, _progress(ns.progress),
-                           s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
+        shards = parse_shards(
+            ns.shard, lambda: SnapshotRepository(store).index_metadata(ns.snapshot, ns.index).number_of_shards)
+        results = run_shards(store, ns.snapshot, ns.index, shards, options, _progress(ns.progress),
+                             s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region, skip_leased=len(shards) > 1)
     except MigrationError as exc:
         if ns.debug:
             raise
@@ -146,11 +169,13 @@ def run(argv: Sequence[str]) -> int:
                                                exc.__class__.__name__, exc)
         return 1
     if ns.json:
-        print(json.dumps(result.to_dict()))
+        # --shard N: its result; several (or a range, or all): the list of their results.
+        print(json.dumps(results[0].to_dict() if ns.shard.strip().isdigit() else [r.to_dict() for r in results]))
     else:
-        logging.getLogger("workers.rfs").info(
-            "%s/%s[%d]: %s, %d documents written, %d dead letters %s", ns.snapshot, ns.index, ns.shard,
-            result.status, result.docs_written, result.dead_letters, result.dead_letters_by_type or "")
+        for result in results:
+            logging.getLogger("workers.rfs").info(
+                "%s/%s[%d]: %s, %d documents written, %d dead letters %s", ns.snapshot, ns.index, result.shard,
+                result.status, result.docs_written, result.dead_letters, result.dead_letters_by_type or "")
     return 0
 
 
@@ -187,9 +212,11 @@ def run_under_pipes() -> int:
         from workers.rfs.worker import run_shard
         from workers.snapshot.blobstore import open_blob_store
 
+        if not ns.shard.strip().isdigit():
+            raise ConfigurationError(f"under Dagster Pipes a run backfills one shard (its partition), not {ns.shard!r}")
         options = options_from(ns)
         store = open_blob_store(ns.snapshot_repo, s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
-        result = run_shard(store, ns.snapshot, ns.index, ns.shard, options, LogProgress(),
+        result = run_shard(store, ns.snapshot, ns.index, int(ns.shard), options, LogProgress(),
                            s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
         pipes.report_asset_materialization(metadata={
             "status": result.status, "documents": result.docs_written, "bytes": result.bytes_written,

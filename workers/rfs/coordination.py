@@ -124,6 +124,7 @@ class WorkCoordinator:
             except ConflictError:
                 raise LeaseHeldError(f"shard {self.key} was just taken by another worker") from None
             self._seq, self._doc = (resp["_seq_no"], resp["_primary_term"]), doc
+            self.last_write = time.monotonic()
             return _work(doc)
         if work.completed and not force:
             return work

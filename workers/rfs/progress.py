@@ -15,7 +15,7 @@ log = logging.getLogger("workers.rfs")
 
 @dataclass
 class Counters:
-    """Running totals of one shard backfill."""
+    """Running totals of a shard backfill (or of a run of several shards)."""
 
     docs: int = 0
     bytes: int = 0
@@ -43,6 +43,9 @@ class Progress:
     def start(self, label: str, total_docs: int | None) -> None:
         """Begin (``total_docs`` is an upper estimate: nested children are counted)."""
 
+    def extend(self, label: str, total_docs: int | None) -> None:
+        """Another shard (``label``, up to ``total_docs`` documents) joins the run; counters cover them all."""
+
     def update(self, counters: Counters) -> None:
         """New totals."""
 
@@ -61,6 +64,9 @@ class LogProgress(Progress):
     def start(self, label: str, total_docs: int | None) -> None:
         self.label = label
         self.next_at = time.monotonic() + self.interval_s
+        log.info("%s: starting (up to %s documents)", label, total_docs if total_docs is not None else "?")
+
+    def extend(self, label: str, total_docs: int | None) -> None:
         log.info("%s: starting (up to %s documents)", label, total_docs if total_docs is not None else "?")
 
     def update(self, counters: Counters) -> None:
@@ -91,6 +97,12 @@ class RichProgress(Progress):
     def start(self, label: str, total_docs: int | None) -> None:
         self.bar.start()
         self.task = self.bar.add_task(label, total=total_docs, rate="")
+
+    def extend(self, label: str, total_docs: int | None) -> None:
+        assert self.task is not None
+        total = self.bar.tasks[self.task].total if self.task < len(self.bar.tasks) else None
+        if total is not None and total_docs is not None:
+            self.bar.update(self.task, total=total + total_docs)
 
     def update(self, counters: Counters) -> None:
         docs_s, mb_s = counters.rates()

@@ -1,26 +1,35 @@
-"""Move one shard: snapshot -> bulk batches -> target, with a lease, checkpoints and dead letters."""
+"""Move shards: snapshot -> bulk batches -> target, each shard with a lease, checkpoints and dead letters.
+
+One shard is what a workflow partition runs. Several shards of one index can also go through one run: they share
+one pool of requests in flight and one in-flight limit, and the next shard is opened (lease, checksum pass) while
+the previous one's last requests are still out, so the target sees one stream, without a drain and a ramp at every
+shard boundary.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as ClientConnectionError
 from opensearchpy.exceptions import TransportError
 
 from workers.common.cluster_info import server_version
 from workers.common.clusters import build_client
 from workers.common.errors import MigrationError
-from workers.documents.reader import ReadSummary, ShardPosition, open_shard
-from workers.rfs.bulk import Batch, BulkItemBuilder, batches
+from workers.documents.reader import ReadSummary, ShardPosition, ShardReader, open_shard
+from workers.rfs.bulk import Batch, BulkItemBuilder, Piece, batches
 from workers.rfs.checkpoints import CheckpointWriter
 from workers.rfs.concurrency import AdaptiveLimit
-from workers.rfs.coordination import WorkCoordinator
+from workers.rfs.coordination import LeaseHeldError, WorkCoordinator
 from workers.rfs.deadletter import DeadLetterStore, open_dead_letters
 from workers.rfs.encode import EncodeCounts, shard_pieces
 from workers.rfs.options import BackfillOptions
@@ -28,6 +37,12 @@ from workers.rfs.progress import Counters, Progress
 from workers.rfs.sender import BatchOutcome, BulkResponseSerializer, BulkSender
 from workers.snapshot.blobstore import BlobStore
 from workers.snapshot.repository import SnapshotRepository
+
+log = logging.getLogger("workers.rfs")
+
+COMPLETED = "completed"
+ALREADY_COMPLETED = "already-completed"
+LEASED_ELSEWHERE = "leased-elsewhere"
 
 
 class TargetUnreachableError(MigrationError):
@@ -91,72 +106,134 @@ class _Checkpointer:
             self.writer.submit(self.position, self.docs, self.bytes)
 
 
-def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: BackfillOptions,
-              progress: Progress | None = None, *, s3_endpoint: str | None = None,
-              s3_region: str | None = None) -> ShardResult:
-    """Backfill one shard; resumes from its checkpoint, does nothing for a completed shard unless forced."""
-    began = time.monotonic()
-    progress = progress or Progress()
-    client = build_client(options.target, pool_maxsize=options.max_connections + 2, max_retries=0,
-                          serializer=BulkResponseSerializer())
-    try:
-        server_version(client)
-    except (ClientConnectionError, TransportError) as exc:
-        raise TargetUnreachableError(f"cannot reach the target {options.target.redacted()}: "
-                                     f"{getattr(exc, 'error', exc)}") from None
-    coordinator = WorkCoordinator(client, options.coordination_index, options.worker_id or default_worker_id(),
-                                  options.lease_seconds, snapshot, index, shard)
-    coordinator.ensure_index()
-    work = coordinator.acquire(force=options.force)
-    result = ShardResult(snapshot, index, shard, "completed")
-    if work.completed:
-        result.status = "already-completed"
-        result.docs_written, result.bytes_written = work.docs_written, work.bytes_written
-        return result
-    try:
-        repo = SnapshotRepository(store)
-        reader = open_shard(repo, snapshot, index, shard, verify_checksums=options.verify_checksums)
-        dead = open_dead_letters(options.dead_letter, snapshot, index, shard, s3_endpoint=s3_endpoint,
-                                 s3_region=s3_region)
-        result.dead_letter_location = dead.location
-        result.resumed_from = asdict(work.checkpoint) if work.checkpoint else None
-        writer = CheckpointWriter(coordinator)
-        checkpointer = _Checkpointer(writer, work.docs_written, work.bytes_written)
-        counters = Counters()
-        total = sum(p.live_count for p in reader.plans)
-        progress.start(f"{snapshot}/{index}[{shard}]", total)
-        encoded = EncodeCounts()
-        pieces = shard_pieces(reader, work.checkpoint, BulkItemBuilder(options), native=options.native,
-                              counts=encoded)
-        limit = AdaptiveLimit(options.max_connections, adaptive=options.adaptive_concurrency)
-        sender = BulkSender(client, options, limit=limit)
-        context = {"snapshot": snapshot, "index": index, "shard": shard}
+@dataclass(frozen=True)
+class _Source:
+    """Where the shards come from, and what every shard run of one call shares."""
+
+    store: BlobStore
+    snapshot: str
+    index: str
+    options: BackfillOptions
+    client: OpenSearch
+    worker_id: str
+    s3_endpoint: str | None
+    s3_region: str | None
+
+
+class _ShardRun:
+    """One shard within a run: its lease, reader, batches, checkpoints, dead letters and counters."""
+
+    # Set by open(), once the shard has work to do.
+    reader: ShardReader
+    dead: DeadLetterStore
+    writer: CheckpointWriter
+    checkpointer: _Checkpointer
+    pieces: Iterator[Piece]
+
+    def __init__(self, source: _Source, shard: int) -> None:
+        self.began = time.monotonic()
+        self.source = source
+        self.shard = shard
+        self.result = ShardResult(source.snapshot, source.index, shard, COMPLETED)
+        self.coordinator = WorkCoordinator(source.client, source.options.coordination_index, source.worker_id,
+                                           source.options.lease_seconds, source.snapshot, source.index, shard)
+        self.counters = Counters()
+        self.encoded = EncodeCounts()
+        self.sent = 0  # batches handed to the sender
+        self.reading_done = False
+        self.total = 0
+        self.context = {"snapshot": source.snapshot, "index": source.index, "shard": shard}
+
+    @property
+    def label(self) -> str:
+        return f"{self.source.snapshot}/{self.source.index}[{self.shard}]"
+
+    def open(self) -> bool:
+        """Take the lease and open the shard's files (checksum pass included); False when there is nothing to do.
+
+        Raises LeaseHeldError when another worker holds the shard, and releases the lease on any other failure.
+        """
+        src, options = self.source, self.source.options
+        work = self.coordinator.acquire(force=options.force)
+        if work.completed:
+            self.result.status = ALREADY_COMPLETED
+            self.result.docs_written, self.result.bytes_written = work.docs_written, work.bytes_written
+            return False
         try:
-            _pump(batches(pieces, options), sender, limit, checkpointer, counters, dead, context, progress,
-                  coordinator, options.lease_seconds)
-        finally:
-            writer.close()  # the last resume point is on the target before completion (or a failure) is recorded
-        result.concurrency = {"max": limit.maximum, "highest": limit.highest, "lowest": limit.lowest,
-                              "final": limit.limit, "cuts": limit.cuts}
-        dead.close()
-        read = reader.summary
-        result.read = {"live": read.live, "deleted": read.deleted, "nested_skipped": read.nested_skipped,
-                       "sourceless": read.sourceless, "sourceless_sample": read.sourceless_sample,
-                       "segments": read.segments, "chunks_encoded_in_c": encoded.native_chunks,
-                       "chunks_encoded_in_python": encoded.python_chunks}
-        result.docs_written, result.bytes_written = checkpointer.docs, checkpointer.bytes
-        result.retries, result.dead_letters = counters.retries, counters.dead_letters
-        result.retry_reasons = dict(counters.retry_reasons)
-        result.dead_letters_by_type = dict(counters.dead_by_type)
-        result.allowed_failures = counters.allowed_failures
-        result.checkpoint = asdict(checkpointer.position) if checkpointer.position else result.resumed_from
-        result.seconds = round(time.monotonic() - began, 3)
-        progress.finish(counters)
-        coordinator.complete(checkpointer.docs, checkpointer.bytes, _summary(result, read))
+            self.reader = open_shard(SnapshotRepository(src.store), src.snapshot, src.index, self.shard,
+                                     verify_checksums=options.verify_checksums)
+            self.dead = open_dead_letters(options.dead_letter, src.snapshot, src.index, self.shard,
+                                          s3_endpoint=src.s3_endpoint, s3_region=src.s3_region)
+            self.result.dead_letter_location = self.dead.location
+            self.result.resumed_from = asdict(work.checkpoint) if work.checkpoint else None
+            self.writer = CheckpointWriter(self.coordinator)
+            self.checkpointer = _Checkpointer(self.writer, work.docs_written, work.bytes_written)
+            self.total = sum(p.live_count for p in self.reader.plans)
+            self.pieces = shard_pieces(self.reader, work.checkpoint, BulkItemBuilder(options),
+                                       native=options.native, counts=self.encoded)
+        except BaseException:
+            self.coordinator.release()
+            raise
+        return True
+
+    def batches(self) -> Iterator[Batch]:
+        yield from batches(self.pieces, self.source.options)
+        self.reading_done = True
+
+    def account(self, outcome: BatchOutcome, total: Counters) -> None:
+        """Count one finished batch (here and in the run's totals) and move the resume point."""
+        if outcome.rejected:
+            self.dead.write(outcome.rejected, self.context)
+        for c in (self.counters, total):
+            c.docs += outcome.written
+            c.bytes += outcome.batch.size
+            c.retries += outcome.retries
+            c.dead_letters += len(outcome.rejected)
+            c.allowed_failures += outcome.allowed_failures
+            for r in outcome.rejected:
+                c.dead_by_type[r.error_type] = c.dead_by_type.get(r.error_type, 0) + 1
+            for reason, n in outcome.retry_reasons.items():
+                c.retry_reasons[reason] = c.retry_reasons.get(reason, 0) + n
+        self.checkpointer.acknowledge(outcome.batch, outcome.written, outcome.batch.size)
+
+    @property
+    def finished(self) -> bool:
+        """Every batch was read, sent and acknowledged."""
+        return self.reading_done and self.checkpointer.next_seq == self.sent
+
+    def complete(self, limit: AdaptiveLimit) -> ShardResult:
+        """Record the shard as completed (after its last resume point) and fill its result in."""
+        try:
+            self.writer.close()  # the last resume point is on the target before completion is recorded
+            self.dead.close()
+            result, c, read = self.result, self.counters, self.reader.summary
+            result.concurrency = {"max": limit.maximum, "highest": limit.highest, "lowest": limit.lowest,
+                                  "final": limit.limit, "cuts": limit.cuts}
+            result.read = {"live": read.live, "deleted": read.deleted, "nested_skipped": read.nested_skipped,
+                           "sourceless": read.sourceless, "sourceless_sample": read.sourceless_sample,
+                           "segments": read.segments, "chunks_encoded_in_c": self.encoded.native_chunks,
+                           "chunks_encoded_in_python": self.encoded.python_chunks}
+            result.docs_written, result.bytes_written = self.checkpointer.docs, self.checkpointer.bytes
+            result.retries, result.dead_letters = c.retries, c.dead_letters
+            result.retry_reasons, result.dead_letters_by_type = dict(c.retry_reasons), dict(c.dead_by_type)
+            result.allowed_failures = c.allowed_failures
+            position = self.checkpointer.position
+            result.checkpoint = asdict(position) if position else result.resumed_from
+            result.seconds = round(time.monotonic() - self.began, 3)
+            self.coordinator.complete(self.checkpointer.docs, self.checkpointer.bytes, _summary(result, read))
+        except BaseException:
+            self.coordinator.release()
+            raise
         return result
-    except BaseException:
-        coordinator.release()
-        raise
+
+    def abandon(self) -> None:
+        """After a failure: save the last resume point if possible and give the lease up."""
+        try:
+            # Saving fails on a lost lease or an unreachable target; the release is tried all the same.
+            with contextlib.suppress(Exception):
+                self.writer.close()
+        finally:
+            self.coordinator.release()
 
 
 def _summary(result: ShardResult, read: ReadSummary) -> dict[str, Any]:
@@ -165,46 +242,169 @@ def _summary(result: ShardResult, read: ReadSummary) -> dict[str, Any]:
             "nested_skipped": read.nested_skipped, "seconds": result.seconds}
 
 
-def _pump(work: Iterator[Batch], sender: BulkSender, limit: AdaptiveLimit, checkpointer: _Checkpointer,
-          counters: Counters, dead: DeadLetterStore, context: dict[str, Any], progress: Progress,
-          coordinator: WorkCoordinator, lease_seconds: float) -> None:
-    """Keep up to ``limit.limit`` batches in flight; account for each as it completes."""
-    renew_every = max(1.0, lease_seconds / 3)
+def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: BackfillOptions,
+              progress: Progress | None = None, *, s3_endpoint: str | None = None,
+              s3_region: str | None = None) -> ShardResult:
+    """Backfill one shard; resumes from its checkpoint, does nothing for a completed shard unless forced.
 
-    def settle(done: set[Future[BatchOutcome]]) -> None:
-        for future in done:
-            outcome = future.result()
-            if outcome.rejected:
-                dead.write(outcome.rejected, context)
-                counters.dead_letters += len(outcome.rejected)
-                for r in outcome.rejected:
-                    counters.dead_by_type[r.error_type] = counters.dead_by_type.get(r.error_type, 0) + 1
-            written_bytes = outcome.batch.size
-            counters.docs += outcome.written
-            counters.bytes += written_bytes
-            counters.retries += outcome.retries
-            for reason, n in outcome.retry_reasons.items():
-                counters.retry_reasons[reason] = counters.retry_reasons.get(reason, 0) + n
-            counters.allowed_failures += outcome.allowed_failures
-            checkpointer.acknowledge(outcome.batch, outcome.written, written_bytes)
-        progress.update(counters)
+    Raises LeaseHeldError when another worker holds the shard's lease.
+    """
+    return run_shards(store, snapshot, index, [shard], options, progress, s3_endpoint=s3_endpoint,
+                      s3_region=s3_region)[0]
 
-    with ThreadPoolExecutor(max_workers=limit.maximum, thread_name_prefix="bulk") as pool:
-        in_flight: set[Future[BatchOutcome]] = set()
+
+def run_shards(store: BlobStore, snapshot: str, index: str, shards: Sequence[int], options: BackfillOptions,
+               progress: Progress | None = None, *, s3_endpoint: str | None = None, s3_region: str | None = None,
+               skip_leased: bool = False) -> list[ShardResult]:
+    """Backfill shards of one index in order, as one stream of requests; one result per shard.
+
+    Each shard keeps its own lease, checkpoints and completion record, exactly as when run alone. A shard leased
+    by another worker raises LeaseHeldError, or with ``skip_leased`` is left to that worker (status
+    ``leased-elsewhere``). On a failure, the shards completed so far stay completed, the others keep their last
+    checkpoint and are released, and the error is raised; a shard that fails to open (a damaged file, say) first
+    lets the shards already sending finish.
+    """
+    if not shards:
+        raise MigrationError("no shard to backfill")
+    if len(set(shards)) != len(shards):
+        raise MigrationError(f"shards {_shard_list(shards)}: a shard is listed twice")
+    progress = progress or Progress()
+    client = build_client(options.target, pool_maxsize=options.max_connections + 2, max_retries=0,
+                          serializer=BulkResponseSerializer())
+    try:
+        server_version(client)
+    except (ClientConnectionError, TransportError) as exc:
+        raise TargetUnreachableError(f"cannot reach the target {options.target.redacted()}: "
+                                     f"{getattr(exc, 'error', exc)}") from None
+    source = _Source(store, snapshot, index, options, client, options.worker_id or default_worker_id(),
+                     s3_endpoint, s3_region)
+    WorkCoordinator(client, options.coordination_index, source.worker_id, options.lease_seconds, snapshot, index,
+                    shards[0]).ensure_index()
+    label = f"{snapshot}/{index}[{shards[0]}]" if len(shards) == 1 else \
+        f"{snapshot}/{index}[{_shard_list(shards)}]"
+    pump = _Pump(client, options, progress, label)
+    return pump.run([_ShardRun(source, shard) for shard in shards], skip_leased)
+
+
+def _shard_list(shards: Sequence[int]) -> str:
+    return ",".join(str(s) for s in shards)
+
+
+class _Pump:
+    """Keeps up to ``limit.limit`` batches in flight across the shards of a run; accounts for each as it ends."""
+
+    def __init__(self, client: OpenSearch, options: BackfillOptions, progress: Progress, label: str) -> None:
+        self.limit = AdaptiveLimit(options.max_connections, adaptive=options.adaptive_concurrency)
+        self.sender = BulkSender(client, options, limit=self.limit)
+        self.progress = progress
+        self.label = label
+        self.renew_every = max(1.0, options.lease_seconds / 3)
+        self.in_flight: dict[Future[BatchOutcome], _ShardRun] = {}
+        self.active: list[_ShardRun] = []  # opened, not yet completed
+        self.opening: tuple[_ShardRun, Future[bool]] | None = None
+        self.total = Counters()
+        self.results: dict[int, ShardResult] = {}
+        self.several = False
+        self.reporting = False  # progress started
+
+    def run(self, runs: list[_ShardRun], skip_leased: bool) -> list[ShardResult]:
+        self.several = len(runs) > 1
+        with ThreadPoolExecutor(max_workers=self.limit.maximum, thread_name_prefix="bulk") as pool, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="open") as opener:
+            try:
+                self.opening = (runs[0], opener.submit(runs[0].open))
+                for i, run in enumerate(runs):
+                    if self._await_open(skip_leased):
+                        for batch in run.batches():
+                            self._wait(lambda: len(self.in_flight) >= self.limit.limit)
+                            self.in_flight[pool.submit(self.sender.send, batch)] = run
+                            run.sent += 1
+                    if i + 1 < len(runs):
+                        # The next shard opens (lease, checksum pass) while this one's last requests are out.
+                        self.opening = (runs[i + 1], opener.submit(runs[i + 1].open))
+                    self._complete_finished()
+                self._wait(lambda: bool(self.in_flight))
+            except BaseException:
+                for future in self.in_flight:
+                    future.cancel()
+                self._discard_opening()
+                for run in self.active:
+                    run.abandon()
+                raise
+        if self.reporting:
+            self.progress.finish(self.total)
+        return [self.results[r.shard] for r in runs]
+
+    def _await_open(self, skip_leased: bool) -> bool:
+        """Wait for the shard being opened, settling requests meanwhile; True when it has documents to send."""
+        assert self.opening is not None
+        run, future = self.opening
+        self._wait(lambda: not future.done(), also=future)
+        self.opening = None
         try:
-            for batch in work:
-                while len(in_flight) >= limit.limit:
-                    done, in_flight = wait(in_flight, timeout=renew_every, return_when=FIRST_COMPLETED)
-                    settle(done)
-                    if not done:
-                        coordinator.renew()  # a slow target: keep the lease while waiting
-                in_flight.add(pool.submit(sender.send, batch))
-            while in_flight:
-                done, in_flight = wait(in_flight, timeout=renew_every, return_when=FIRST_COMPLETED)
-                settle(done)
-                if not done:
-                    coordinator.renew()
+            opened = future.result()
+        except LeaseHeldError as exc:
+            if not skip_leased:
+                self._wait(lambda: bool(self.in_flight))
+                raise
+            log.warning("%s: %s; left to that worker", run.label, exc)
+            self.results[run.shard] = ShardResult(run.source.snapshot, run.source.index, run.shard,
+                                                  LEASED_ELSEWHERE)
+            return False
         except BaseException:
-            for future in in_flight:
-                future.cancel()
+            # The shards already sending finish (and are recorded as completed) before the failure is raised.
+            self._wait(lambda: bool(self.in_flight))
             raise
+        if not opened:
+            self.results[run.shard] = run.result
+            if self.several:
+                log.info("%s: already completed (%d documents written)", run.label, run.result.docs_written)
+            return False
+        self.active.append(run)
+        if not self.reporting:
+            self.progress.start(self.label, run.total)
+            self.reporting = True
+        else:
+            self.progress.extend(run.label, run.total)
+        return True
+
+    def _discard_opening(self) -> None:
+        """After a failure: let an open under way end, and give back the lease it took."""
+        if self.opening is None:
+            return
+        run, future = self.opening
+        self.opening = None
+        try:
+            opened = future.result()
+        except Exception:
+            return  # the open failed, and released the lease itself
+        if opened:
+            run.abandon()
+
+    def _wait(self, busy: Callable[[], bool], also: Future[bool] | None = None) -> None:
+        """Settle finished requests until ``busy()`` turns false; keeps the active shards' leases renewed."""
+        while busy():
+            waiting: set[Future[Any]] = set(self.in_flight)
+            if also is not None:
+                waiting.add(also)
+            done, _ = wait(waiting, timeout=self.renew_every, return_when=FIRST_COMPLETED)
+            for future in done:
+                run = self.in_flight.pop(future, None)
+                if run is not None:
+                    run.account(future.result(), self.total)
+            if done:
+                self.progress.update(self.total)
+                self._complete_finished()
+            now = time.monotonic()
+            for run in self.active:
+                if now - run.coordinator.last_write >= self.renew_every:
+                    run.coordinator.renew()  # a slow target: keep the lease while waiting
+
+    def _complete_finished(self) -> None:
+        for run in [r for r in self.active if r.finished]:
+            self.active.remove(run)
+            result = run.complete(self.limit)
+            self.results[run.shard] = result
+            if self.several:
+                log.info("%s: completed, %d documents written, %d dead letters in %.1fs", run.label,
+                         result.docs_written, result.dead_letters, result.seconds)

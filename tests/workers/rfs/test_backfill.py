@@ -17,12 +17,15 @@ from migration_pipeline.sandbox.processes import free_port
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
 from tests.workers.rfs.helpers import SnapshotFixture, build_snapshot, options, target_rows
+from workers.common.errors import ConfigurationError
+from workers.documents.reader import read_snapshot_documents
 from workers.lucene.compound import CompoundDirectory
 from workers.lucene.errors import ChecksumError
+from workers.rfs.__main__ import parse_shards
 from workers.rfs.coordination import LeaseHeldError, WorkCoordinator
 from workers.rfs.encode import native_encoder
 from workers.rfs.options import parse_rename
-from workers.rfs.worker import TargetUnreachableError, run_shard
+from workers.rfs.worker import LEASED_ELSEWHERE, TargetUnreachableError, run_shard, run_shards
 from workers.snapshot.blobstore import FileSystemBlobStore, open_blob_store
 from workers.snapshot.repository import SnapshotRepository
 from workers.snapshot.shard_directory import ShardDirectory
@@ -147,6 +150,83 @@ def test_second_worker_on_a_leased_shard_is_refused(sandbox: SandboxState, sourc
     assert proc.returncode == 4 and "leased by worker worker-a" in proc.stderr
 
 
+def _shard_docs(fixture: SnapshotFixture, shard: int) -> int:
+    return sum(1 for _ in read_snapshot_documents(open_blob_store(fixture.repo_uri), fixture.snapshot,
+                                                  fixture.index, shard))
+
+
+def test_several_shards_in_one_run(sandbox: SandboxState, source_snapshot: SnapshotFixture, tmp_path: Path) -> None:
+    target = sandbox.engines["target"].url
+    client = OpenSearch(hosts=[target])
+    store = open_blob_store(source_snapshot.repo_uri)
+    renamed = unique("several")
+    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={renamed}"),),
+                   documents_per_bulk_request=300)
+    shards = list(range(source_snapshot.shards))
+    results = run_shards(store, source_snapshot.snapshot, source_snapshot.index, shards, opts)
+    assert [(r.shard, r.status) for r in results] == [(s, "completed") for s in shards]
+    assert [r.docs_written for r in results] == [_shard_docs(source_snapshot, s) for s in shards]
+    assert target_rows(target, renamed) == source_snapshot.expected
+    for s, result in zip(shards, results, strict=True):  # each shard is recorded on its own, as if run alone
+        work = WorkCoordinator(client, opts.coordination_index, "probe", 600, source_snapshot.snapshot,
+                               source_snapshot.index, s).read()
+        assert work is not None and work.completed and work.docs_written == result.docs_written
+    again = run_shards(store, source_snapshot.snapshot, source_snapshot.index, shards, opts)
+    assert [r.status for r in again] == ["already-completed"] * len(shards)
+
+    # Through the CLI, --shard all: the shard count comes from the snapshot; the result is a list.
+    proc = subprocess.run(
+        [sys.executable, "-m", "workers.rfs", "--snapshot-repo", source_snapshot.repo_uri, "--snapshot",
+         source_snapshot.snapshot, "--index", source_snapshot.index, "--shard", "all", "--target-endpoint", target,
+         "--coordination-index", opts.coordination_index, "--dead-letter", "off", "--json", "--progress", "none"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["shard"], r["status"]) for r in json.loads(proc.stdout)] == \
+        [(s, "already-completed") for s in shards]
+
+
+def test_several_shards_with_one_leased_elsewhere(sandbox: SandboxState, source_snapshot: SnapshotFixture,
+                                                  tmp_path: Path) -> None:
+    target = sandbox.engines["target"].url
+    client = OpenSearch(hosts=[target])
+    store = open_blob_store(source_snapshot.repo_uri)
+    renamed = unique("leased")
+    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={renamed}"),))
+    holder = WorkCoordinator(client, opts.coordination_index, "worker-a", 600, source_snapshot.snapshot,
+                             source_snapshot.index, 1)
+    holder.ensure_index()
+    holder.acquire()
+
+    def recorded(shard: int) -> str | None:
+        work = WorkCoordinator(client, opts.coordination_index, "probe", 600, source_snapshot.snapshot,
+                               source_snapshot.index, shard).read()
+        return None if work is None else work.status
+
+    # By default the leased shard stops the run: the shard already sending finishes first, the next is untouched.
+    with pytest.raises(LeaseHeldError, match="leased by worker worker-a"):
+        run_shards(store, source_snapshot.snapshot, source_snapshot.index, [0, 1, 2], opts)
+    assert (recorded(0), recorded(1), recorded(2)) == ("completed", "in_progress", None)
+    client.indices.refresh(index=renamed)
+    assert client.count(index=renamed)["count"] == _shard_docs(source_snapshot, 0)
+    # With skip_leased (what the CLI does for several shards) it is left to its holder and the others go on.
+    results = run_shards(store, source_snapshot.snapshot, source_snapshot.index, [0, 1, 2], opts,
+                         skip_leased=True)
+    assert [r.status for r in results] == ["already-completed", LEASED_ELSEWHERE, "completed"]
+    held = holder.read()
+    assert held is not None and held.raw["lease_owner"] == "worker-a"
+    client.indices.refresh(index=renamed)
+    assert client.count(index=renamed)["count"] == _shard_docs(source_snapshot, 0) + _shard_docs(source_snapshot, 2)
+
+
+def test_parse_shards() -> None:
+    assert parse_shards("3", lambda: 9) == [3]
+    assert parse_shards("0,2-4,3", lambda: 9) == [0, 2, 3, 4]
+    assert parse_shards("all", lambda: 3) == [0, 1, 2]
+    for bad in ("x", "2-1", "-1", "1,,2"):
+        with pytest.raises(ConfigurationError, match="--shard"):
+            parse_shards(bad, lambda: 3)
+
+
 def _damage_terms_of_shard_0(fixture: SnapshotFixture, tmp_path: Path) -> tuple[str, str]:
     """A copy of the repository with one byte of shard 0's term dictionary flipped: a file the worker never reads,
     so only the checksum pass can find it. Returns the copy's URI and the damaged Lucene file's name."""
@@ -208,3 +288,17 @@ def test_a_damaged_file_fails_the_shard_and_nothing_is_sent(sandbox: SandboxStat
     unchecked = run_shard(store, source_snapshot.snapshot, source_snapshot.index, 0,
                           options(target, tmp_path, rename=opts.rename, verify_checksums=False))
     assert unchecked.status == "completed" and unchecked.docs_written > 0
+
+    # In a run of several shards, the damaged one fails the run when it opens; the shard before it, already
+    # sending, finishes and is recorded; the one after it is never started.
+    several = unique("damaged-several")
+    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={several}"),))
+    with pytest.raises(ChecksumError, match=rf"shard 0 file {re.escape(damaged)}: checksum mismatch"):
+        run_shards(store, source_snapshot.snapshot, source_snapshot.index, [1, 0, 2], opts)
+    states = {s: WorkCoordinator(client, opts.coordination_index, "probe", 600, source_snapshot.snapshot,
+                                 source_snapshot.index, s).read() for s in (0, 1, 2)}
+    assert states[1] is not None and states[1].completed
+    assert states[0] is not None and not states[0].completed and states[0].raw["lease_owner"] is None
+    assert states[2] is None
+    client.indices.refresh(index=several)
+    assert client.count(index=several)["count"] == _shard_docs(source_snapshot, 1)
