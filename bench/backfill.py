@@ -4,9 +4,10 @@ One run, one machine, the same data (a multi-shard `logs` index of 1M documents 
 snapshotted), into OpenSearch 2.19, the target index recreated identically before each contender:
   1. ceiling: the same documents as ready-made (pre-gzipped) NDJSON bodies, posted with the worker's in-flight
      policy (the same adaptive limit) and, as a second shape, 4 x 2 MiB fixed; the better is the ceiling;
-  2. this worker (defaults: up to 10 x 10 MiB in flight, adaptive, gzip), run two ways: one shard after another
-     in one process, and as the workflow runs it on its local instance, one worker process per shard, two at a
-     time (the `shard_backfill` pool's limit there), so that one shard's start and end overlap another's sending;
+  2. this worker (defaults: up to 10 x 10 MiB in flight, adaptive, gzip), run three ways: every shard in one run
+     (`--shard all`: one stream of requests, the next shard opened while the previous one's last requests are
+     out); one shard per run, one after another; and as the workflow runs it on its local instance, one worker
+     process per shard, two at a time (the `shard_backfill` pool's limit there);
   3. peers: OpenSearch reindex-from-remote, elasticdump (npm), opensearch-py helpers.reindex.
 The target is warmed up first (a fresh JVM indexes slowly until its JIT settles); the ceiling shapes and the
 worker and reindex-from-remote (the closest peer) are then measured in rounds (default 3) in a rotated order,
@@ -47,14 +48,15 @@ from workers.rfs.concurrency import AdaptiveLimit
 from workers.rfs.options import BackfillOptions
 from workers.rfs.progress import Progress
 from workers.rfs.retry import backoff
-from workers.rfs.worker import run_shard
+from workers.rfs.worker import run_shard, run_shards
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.create import create_snapshot, register_fs_repository
 
 RESULTS = Path(__file__).parent / "results"
 INDEX = "bench-backfill"
 CONCURRENCY = 10
-WORKER = "this worker (defaults)"
+WORKER = "this worker, --shard all"
+SEQUENTIAL = "this worker, shard after shard"
 POOLED = "this worker, 2 shard processes"
 # Shard runs at once on the workflow's own local instance (the pool limit in migration_pipeline/config/store.py).
 WORKFLOW_POOL = 2
@@ -161,15 +163,15 @@ def post_bodies(target_url: str, bodies: list[Path], connections: int, adaptive:
             f.result()
 
 
-def run_worker(repo: str, snapshot: str, target_url: str, shards: int, connections: int = CONCURRENCY,
-               body_bytes: int = BODY_BYTES, adaptive: bool = True) -> None:
-    options = BackfillOptions(target=ClusterConnection(target_url, timeout_s=300), max_connections=connections,
-                              adaptive_concurrency=adaptive, max_bulk_bytes=body_bytes, dead_letter="off",
-                              verify_checksums=True)
-    limits = []
-    for shard in range(shards):
-        result = run_shard(open_blob_store(repo), snapshot, INDEX, shard, options, Progress())
-        limits.append(f"{result.concurrency.get('highest')}/{result.concurrency.get('final')}")
+def run_worker(repo: str, snapshot: str, target_url: str, shards: int, one_run: bool = True) -> None:
+    """The worker with its defaults: every shard in one run (as ``--shard all``), or one run per shard."""
+    options = BackfillOptions(target=ClusterConnection(target_url, timeout_s=300), dead_letter="off")
+    if one_run:
+        results = run_shards(open_blob_store(repo), snapshot, INDEX, list(range(shards)), options, Progress())
+    else:
+        results = [run_shard(open_blob_store(repo), snapshot, INDEX, shard, options, Progress())
+                   for shard in range(shards)]
+    limits = [f"{r.concurrency.get('highest')}/{r.concurrency.get('final')}" for r in results]
     print(f"  worker in-flight limit per shard (highest/final): {' '.join(limits)}", flush=True)
 
 
@@ -266,6 +268,7 @@ def main() -> None:
              functools.partial(post_bodies, target_url, bodies[BODY_BYTES], CONCURRENCY, True)),
             ("ceiling: 4 x 2 MiB, fixed", functools.partial(post_bodies, target_url, bodies[small], 4, False)),
             (WORKER, lambda: run_worker(repo, snapshot, target_url, args.shards)),
+            (SEQUENTIAL, lambda: run_worker(repo, snapshot, target_url, args.shards, one_run=False)),
             (POOLED, lambda: run_worker_processes(repo, snapshot, target_url, args.shards)),
             # The closest peer: measured in the same rounds, since a margin from one run would be the VM's drift.
             ("reindex-from-remote", lambda: reindex_from_remote(source_url, target)),
@@ -303,8 +306,8 @@ def main() -> None:
         ratio = float(worker["docs_per_s"]) / float(r["docs_per_s"])
         print(f"{r['contender']:34} {r['seconds']:>8} {r['docs_per_s']:>9} {r['mb_per_s']:>7} {ratio:>14.2f}  "
               f"{r.get('rounds_docs_per_s', '')}")
-    pooled = next((r for r in rows if r["contender"] == POOLED), None)
-    for row in (worker, pooled):
+    for label in (WORKER, SEQUENTIAL, POOLED):
+        row = next((r for r in rows if r["contender"] == label), None)
         if row is not None:
             print(f"{row['contender']} / best ceiling ({best['contender']}): "
                   f"{float(row['docs_per_s']) / float(best['docs_per_s']):.2f}")
