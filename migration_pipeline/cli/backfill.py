@@ -29,7 +29,8 @@ app = typer.Typer(help="Document backfill from a snapshot (Reindex-from-Snapshot
     add_help_option=False,
 )
 def run_shard(ctx: typer.Context) -> None:
-    """Backfill one shard: --snapshot-repo URI --snapshot NAME --index NAME --shard N --target-endpoint URL [...].
+    """Backfill a shard (--shard N) or several (N,M | N-M | all): --snapshot-repo URI --snapshot NAME --index NAME
+    --shard N --target-endpoint URL [...].
 
     Every option of ``python -m workers.rfs`` is accepted; ``console backfill run-shard --help`` lists them.
     """

@@ -1,9 +1,8 @@
 """Move shards: snapshot -> bulk batches -> target, each shard with a lease, checkpoints and dead letters.
 
-One shard is what a workflow partition runs. Several shards of one index can also go through one run: they share
-one pool of requests in flight and one in-flight limit, and the next shard is opened (lease, checksum pass) while
-the previous one's last requests are still out, so the target sees one stream, without a drain and a ramp at every
-shard boundary.
+One shard is what a workflow partition runs. Several shards of one index can also go through one run, one after
+another, sharing the connections and the in-flight limit (the next shard starts at the limit the target allowed
+the previous one, not at one request); each keeps its own lease, checkpoints and completion record.
 """
 
 from __future__ import annotations
@@ -260,9 +259,9 @@ def run_shards(store: BlobStore, snapshot: str, index: str, shards: Sequence[int
 
     Each shard keeps its own lease, checkpoints and completion record, exactly as when run alone. A shard leased
     by another worker raises LeaseHeldError, or with ``skip_leased`` is left to that worker (status
-    ``leased-elsewhere``). On a failure, the shards completed so far stay completed, the others keep their last
-    checkpoint and are released, and the error is raised; a shard that fails to open (a damaged file, say) first
-    lets the shards already sending finish.
+    ``leased-elsewhere``). On a failure (a damaged file, a lost lease, a target refusing), the shards completed
+    so far stay completed, the failing one keeps its last checkpoint and is released, the later ones are not
+    started, and the error is raised.
     """
     if not shards:
         raise MigrationError("no shard to backfill")
@@ -291,7 +290,7 @@ def _shard_list(shards: Sequence[int]) -> str:
 
 
 class _Pump:
-    """Keeps up to ``limit.limit`` batches in flight across the shards of a run; accounts for each as it ends."""
+    """Keeps up to ``limit.limit`` batches in flight, shard after shard; accounts for each as it ends."""
 
     def __init__(self, client: OpenSearch, options: BackfillOptions, progress: Progress, label: str) -> None:
         self.limit = AdaptiveLimit(options.max_connections, adaptive=options.adaptive_concurrency)
@@ -301,7 +300,6 @@ class _Pump:
         self.renew_every = max(1.0, options.lease_seconds / 3)
         self.in_flight: dict[Future[BatchOutcome], _ShardRun] = {}
         self.active: list[_ShardRun] = []  # opened, not yet completed
-        self.opening: tuple[_ShardRun, Future[bool]] | None = None
         self.total = Counters()
         self.results: dict[int, ShardResult] = {}
         self.several = False
@@ -309,25 +307,22 @@ class _Pump:
 
     def run(self, runs: list[_ShardRun], skip_leased: bool) -> list[ShardResult]:
         self.several = len(runs) > 1
-        with ThreadPoolExecutor(max_workers=self.limit.maximum, thread_name_prefix="bulk") as pool, \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="open") as opener:
+        with ThreadPoolExecutor(max_workers=self.limit.maximum, thread_name_prefix="bulk") as pool:
             try:
-                self.opening = (runs[0], opener.submit(runs[0].open))
-                for i, run in enumerate(runs):
-                    if self._await_open(skip_leased):
+                for run in runs:
+                    # A shard opens once the previous one's requests are all back: its checksum pass, run
+                    # alongside them, competed with the target for disk and CPU and was measured slower.
+                    self._wait(lambda: bool(self.in_flight))
+                    if self._open(run, skip_leased):
                         for batch in run.batches():
                             self._wait(lambda: len(self.in_flight) >= self.limit.limit)
                             self.in_flight[pool.submit(self.sender.send, batch)] = run
                             run.sent += 1
-                    if i + 1 < len(runs):
-                        # The next shard opens (lease, checksum pass) while this one's last requests are out.
-                        self.opening = (runs[i + 1], opener.submit(runs[i + 1].open))
                     self._complete_finished()
                 self._wait(lambda: bool(self.in_flight))
             except BaseException:
                 for future in self.in_flight:
                     future.cancel()
-                self._discard_opening()
                 for run in self.active:
                     run.abandon()
                 raise
@@ -335,26 +330,17 @@ class _Pump:
             self.progress.finish(self.total)
         return [self.results[r.shard] for r in runs]
 
-    def _await_open(self, skip_leased: bool) -> bool:
-        """Wait for the shard being opened, settling requests meanwhile; True when it has documents to send."""
-        assert self.opening is not None
-        run, future = self.opening
-        self._wait(lambda: not future.done(), also=future)
-        self.opening = None
+    def _open(self, run: _ShardRun, skip_leased: bool) -> bool:
+        """Open the shard; True when it has documents to send."""
         try:
-            opened = future.result()
+            opened = run.open()
         except LeaseHeldError as exc:
             if not skip_leased:
-                self._wait(lambda: bool(self.in_flight))
                 raise
             log.warning("%s: %s; left to that worker", run.label, exc)
             self.results[run.shard] = ShardResult(run.source.snapshot, run.source.index, run.shard,
                                                   LEASED_ELSEWHERE)
             return False
-        except BaseException:
-            # The shards already sending finish (and are recorded as completed) before the failure is raised.
-            self._wait(lambda: bool(self.in_flight))
-            raise
         if not opened:
             self.results[run.shard] = run.result
             if self.several:
@@ -368,30 +354,13 @@ class _Pump:
             self.progress.extend(run.label, run.total)
         return True
 
-    def _discard_opening(self) -> None:
-        """After a failure: let an open under way end, and give back the lease it took."""
-        if self.opening is None:
-            return
-        run, future = self.opening
-        self.opening = None
-        try:
-            opened = future.result()
-        except Exception:
-            return  # the open failed, and released the lease itself
-        if opened:
-            run.abandon()
-
-    def _wait(self, busy: Callable[[], bool], also: Future[bool] | None = None) -> None:
+    def _wait(self, busy: Callable[[], bool]) -> None:
         """Settle finished requests until ``busy()`` turns false; keeps the active shards' leases renewed."""
         while busy():
-            waiting: set[Future[Any]] = set(self.in_flight)
-            if also is not None:
-                waiting.add(also)
-            done, _ = wait(waiting, timeout=self.renew_every, return_when=FIRST_COMPLETED)
+            done, _ = wait(set(self.in_flight), timeout=self.renew_every, return_when=FIRST_COMPLETED)
             for future in done:
-                run = self.in_flight.pop(future, None)
-                if run is not None:
-                    run.account(future.result(), self.total)
+                run = self.in_flight.pop(future)
+                run.account(future.result(), self.total)
             if done:
                 self.progress.update(self.total)
                 self._complete_finished()

@@ -202,7 +202,7 @@ def test_several_shards_with_one_leased_elsewhere(sandbox: SandboxState, source_
                                source_snapshot.index, shard).read()
         return None if work is None else work.status
 
-    # By default the leased shard stops the run: the shard already sending finishes first, the next is untouched.
+    # By default the leased shard stops the run: the shard before it is completed, the one after it untouched.
     with pytest.raises(LeaseHeldError, match="leased by worker worker-a"):
         run_shards(store, source_snapshot.snapshot, source_snapshot.index, [0, 1, 2], opts)
     assert (recorded(0), recorded(1), recorded(2)) == ("completed", "in_progress", None)
@@ -289,8 +289,8 @@ def test_a_damaged_file_fails_the_shard_and_nothing_is_sent(sandbox: SandboxStat
                           options(target, tmp_path, rename=opts.rename, verify_checksums=False))
     assert unchecked.status == "completed" and unchecked.docs_written > 0
 
-    # In a run of several shards, the damaged one fails the run when it opens; the shard before it, already
-    # sending, finishes and is recorded; the one after it is never started.
+    # In a run of several shards, the damaged one fails the run when it opens; the shard before it is completed
+    # and recorded; the one after it is never started.
     several = unique("damaged-several")
     opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={several}"),))
     with pytest.raises(ChecksumError, match=rf"shard 0 file {re.escape(damaged)}: checksum mismatch"):
