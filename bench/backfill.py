@@ -5,9 +5,9 @@ snapshotted), into OpenSearch 2.19, the target index recreated identically befor
   1. ceiling: the same documents as ready-made (pre-gzipped) NDJSON bodies, posted with the worker's in-flight
      policy (the same adaptive limit) and, as a second shape, 4 x 2 MiB fixed; the better is the ceiling;
   2. this worker (defaults: up to 10 x 10 MiB in flight, adaptive, gzip), run three ways: every shard in one run
-     (`--shard all`: one stream of requests, the next shard opened while the previous one's last requests are
-     out); one shard per run, one after another; and as the workflow runs it on its local instance, one worker
-     process per shard, two at a time (the `shard_backfill` pool's limit there);
+     (`--shard all`: shard after shard, sharing the connections and the in-flight limit); one shard per run,
+     one after another; and as the workflow runs it on its local instance, one worker process per shard, two at
+     a time (the `shard_backfill` pool's limit there);
   3. peers: OpenSearch reindex-from-remote, elasticdump (npm), opensearch-py helpers.reindex.
 The target is warmed up first (a fresh JVM indexes slowly until its JIT settles); the ceiling shapes and the
 worker and reindex-from-remote (the closest peer) are then measured in rounds (default 3) in a rotated order,
