@@ -100,7 +100,7 @@ class RichProgress(Progress):
 
     def extend(self, label: str, total_docs: int | None) -> None:
         assert self.task is not None
-        total = self.bar.tasks[self.task].total if self.task < len(self.bar.tasks) else None
+        total = next(t.total for t in self.bar.tasks if t.id == self.task)
         if total is not None and total_docs is not None:
             self.bar.update(self.task, total=total + total_docs)
 
