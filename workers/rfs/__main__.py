@@ -23,14 +23,14 @@ PIPES_ENV = "DAGSTER_PIPES_CONTEXT"
 def build_parser() -> argparse.ArgumentParser:
     """The worker's command-line options (every one also settable through Dagster Pipes extras)."""
     p = argparse.ArgumentParser(prog="python -m workers.rfs",
-                                description="Backfill one shard (or several, as one stream) from a snapshot "
+                                description="Backfill one shard (or several, one after another) from a snapshot "
                                             "repository into the target.")
     src = p.add_argument_group("snapshot")
     src.add_argument("--snapshot-repo", required=True, help="file:///path or s3://bucket/prefix")
     src.add_argument("--snapshot", required=True)
     src.add_argument("--index", required=True, help="source index name")
     src.add_argument("--shard", required=True,
-                     help="N; or several shards of the index, run one after another as one stream of requests: "
+                     help="N; or several shards of the index, run one after another sharing the connections: "
                           "N,M  N-M  all. With several, a shard another worker holds is left to it")
     src.add_argument("--s3-endpoint")
     src.add_argument("--s3-region")

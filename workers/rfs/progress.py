@@ -64,7 +64,7 @@ class LogProgress(Progress):
     def start(self, label: str, total_docs: int | None) -> None:
         self.label = label
         self.next_at = time.monotonic() + self.interval_s
-        log.info("%s: starting (up to %s documents)", label, total_docs if total_docs is not None else "?")
+        self.extend(label, total_docs)
 
     def extend(self, label: str, total_docs: int | None) -> None:
         log.info("%s: starting (up to %s documents)", label, total_docs if total_docs is not None else "?")

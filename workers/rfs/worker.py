@@ -138,8 +138,6 @@ class _ShardRun:
                                            source.options.lease_seconds, source.snapshot, source.index, shard)
         self.counters = Counters()
         self.encoded = EncodeCounts()
-        self.sent = 0  # batches handed to the sender
-        self.reading_done = False
         self.total = 0
         self.context = {"snapshot": source.snapshot, "index": source.index, "shard": shard}
 
@@ -176,8 +174,7 @@ class _ShardRun:
         return True
 
     def batches(self) -> Iterator[Batch]:
-        yield from batches(self.pieces, self.source.options)
-        self.reading_done = True
+        return batches(self.pieces, self.source.options)
 
     def account(self, outcome: BatchOutcome, total: Counters) -> None:
         """Count one finished batch (here and in the run's totals) and move the resume point."""
@@ -195,17 +192,14 @@ class _ShardRun:
                 c.retry_reasons[reason] = c.retry_reasons.get(reason, 0) + n
         self.checkpointer.acknowledge(outcome.batch, outcome.written, outcome.batch.size)
 
-    @property
-    def finished(self) -> bool:
-        """Every batch was read, sent and acknowledged."""
-        return self.reading_done and self.checkpointer.next_seq == self.sent
-
     def complete(self, limit: AdaptiveLimit) -> ShardResult:
-        """Record the shard as completed (after its last resume point) and fill its result in."""
+        """Once every batch is acknowledged: record the shard as completed (after its last resume point) and fill
+        its result in."""
         try:
             self.writer.close()  # the last resume point is on the target before completion is recorded
             self.dead.close()
             result, c, read = self.result, self.counters, self.reader.summary
+            # The limit is shared by the shards of a run: these cover the run up to this shard's end.
             result.concurrency = {"max": limit.maximum, "highest": limit.highest, "lowest": limit.lowest,
                                   "final": limit.limit, "cuts": limit.cuts}
             result.read = {"live": read.live, "deleted": read.deleted, "nested_skipped": read.nested_skipped,
@@ -255,7 +249,8 @@ def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: 
 def run_shards(store: BlobStore, snapshot: str, index: str, shards: Sequence[int], options: BackfillOptions,
                progress: Progress | None = None, *, s3_endpoint: str | None = None, s3_region: str | None = None,
                skip_leased: bool = False) -> list[ShardResult]:
-    """Backfill shards of one index in order, as one stream of requests; one result per shard.
+    """Backfill shards of one index one after another, sharing connections and the in-flight limit; one result per
+    shard.
 
     Each shard keeps its own lease, checkpoints and completion record, exactly as when run alone. A shard leased
     by another worker raises LeaseHeldError, or with ``skip_leased`` is left to that worker (status
@@ -277,12 +272,10 @@ def run_shards(store: BlobStore, snapshot: str, index: str, shards: Sequence[int
                                      f"{getattr(exc, 'error', exc)}") from None
     source = _Source(store, snapshot, index, options, client, options.worker_id or default_worker_id(),
                      s3_endpoint, s3_region)
-    WorkCoordinator(client, options.coordination_index, source.worker_id, options.lease_seconds, snapshot, index,
-                    shards[0]).ensure_index()
-    label = f"{snapshot}/{index}[{shards[0]}]" if len(shards) == 1 else \
-        f"{snapshot}/{index}[{_shard_list(shards)}]"
-    pump = _Pump(client, options, progress, label)
-    return pump.run([_ShardRun(source, shard) for shard in shards], skip_leased)
+    runs = [_ShardRun(source, shard) for shard in shards]
+    runs[0].coordinator.ensure_index()
+    pump = _Pump(client, options, progress, f"{snapshot}/{index}[{_shard_list(shards)}]")
+    return pump.run(runs, skip_leased)
 
 
 def _shard_list(shards: Sequence[int]) -> str:
@@ -298,8 +291,8 @@ class _Pump:
         self.progress = progress
         self.label = label
         self.renew_every = max(1.0, options.lease_seconds / 3)
-        self.in_flight: dict[Future[BatchOutcome], _ShardRun] = {}
-        self.active: list[_ShardRun] = []  # opened, not yet completed
+        self.in_flight: set[Future[BatchOutcome]] = set()
+        self.current: _ShardRun | None = None  # opened, not yet completed
         self.total = Counters()
         self.results: dict[int, ShardResult] = {}
         self.several = False
@@ -310,21 +303,22 @@ class _Pump:
         with ThreadPoolExecutor(max_workers=self.limit.maximum, thread_name_prefix="bulk") as pool:
             try:
                 for run in runs:
-                    # A shard opens once the previous one's requests are all back: its checksum pass, run
+                    if not self._open(run, skip_leased):
+                        continue
+                    self.current = run
+                    for batch in run.batches():
+                        self._wait(lambda: len(self.in_flight) >= self.limit.limit)
+                        self.in_flight.add(pool.submit(self.sender.send, batch))
+                    # The next shard opens once this one's requests are all back: its checksum pass, run
                     # alongside them, competed with the target for disk and CPU and was measured slower.
                     self._wait(lambda: bool(self.in_flight))
-                    if self._open(run, skip_leased):
-                        for batch in run.batches():
-                            self._wait(lambda: len(self.in_flight) >= self.limit.limit)
-                            self.in_flight[pool.submit(self.sender.send, batch)] = run
-                            run.sent += 1
-                    self._complete_finished()
-                self._wait(lambda: bool(self.in_flight))
+                    self.current = None
+                    self._complete(run)
             except BaseException:
                 for future in self.in_flight:
                     future.cancel()
-                for run in self.active:
-                    run.abandon()
+                if self.current is not None:
+                    self.current.abandon()
                 raise
         if self.reporting:
             self.progress.finish(self.total)
@@ -346,7 +340,6 @@ class _Pump:
             if self.several:
                 log.info("%s: already completed (%d documents written)", run.label, run.result.docs_written)
             return False
-        self.active.append(run)
         if not self.reporting:
             self.progress.start(self.label, run.total)
             self.reporting = True
@@ -355,25 +348,21 @@ class _Pump:
         return True
 
     def _wait(self, busy: Callable[[], bool]) -> None:
-        """Settle finished requests until ``busy()`` turns false; keeps the active shards' leases renewed."""
+        """Settle finished requests until ``busy()`` turns false; keeps the shard's lease renewed."""
+        run = self.current
+        assert run is not None
         while busy():
-            done, _ = wait(set(self.in_flight), timeout=self.renew_every, return_when=FIRST_COMPLETED)
+            done, self.in_flight = wait(self.in_flight, timeout=self.renew_every, return_when=FIRST_COMPLETED)
             for future in done:
-                run = self.in_flight.pop(future)
                 run.account(future.result(), self.total)
             if done:
                 self.progress.update(self.total)
-                self._complete_finished()
-            now = time.monotonic()
-            for run in self.active:
-                if now - run.coordinator.last_write >= self.renew_every:
-                    run.coordinator.renew()  # a slow target: keep the lease while waiting
+            if time.monotonic() - run.coordinator.last_write >= self.renew_every:
+                run.coordinator.renew()  # a slow target: keep the lease while waiting
 
-    def _complete_finished(self) -> None:
-        for run in [r for r in self.active if r.finished]:
-            self.active.remove(run)
-            result = run.complete(self.limit)
-            self.results[run.shard] = result
-            if self.several:
-                log.info("%s: completed, %d documents written, %d dead letters in %.1fs", run.label,
-                         result.docs_written, result.dead_letters, result.seconds)
+    def _complete(self, run: _ShardRun) -> None:
+        result = run.complete(self.limit)
+        self.results[run.shard] = result
+        if self.several:
+            log.info("%s: completed, %d documents written, %d dead letters in %.1fs", run.label,
+                     result.docs_written, result.dead_letters, result.seconds)
