@@ -13,6 +13,7 @@ from workers.lucene.stored_fields import StoredChunk
 from workers.snapshot.blobstore import BlobStore
 from workers.snapshot.repository import IndexMetadata, SnapshotRepository
 from workers.snapshot.shard_directory import ShardDirectory
+from workers.snapshot.verification import BackgroundVerifier
 
 WANTED_FIELDS = ("_id", "_uid", "_routing", "_source", "_recovery_source")
 SAMPLE_SIZE = 10
@@ -65,14 +66,24 @@ class ReadSummary:
 
 @dataclass
 class ShardReader:
-    """One shard of one snapshot, opened and planned: every small file decoded and checked up front."""
+    """One shard of one snapshot, opened and planned: every small file decoded up front.
+
+    With a ``verifier`` (checksums verified alongside reading), each segment's documents wait for its files to be
+    verified, and the read ends only once every file of the shard is.
+    """
 
     index: str
     shard: int
     metadata: IndexMetadata
     plans: list[SegmentPlan]
     summary: ReadSummary
+    verifier: BackgroundVerifier | None = None
     _numbers: dict[str, dict[int, str]] = field(default_factory=dict, repr=False)
+
+    def close(self) -> None:
+        """Stop the checksum pass of a read given up before its end (nothing to do otherwise)."""
+        if self.verifier is not None:
+            self.verifier.stop()
 
     def documents(self) -> Iterator[SnapshotDocument]:
         """The live documents, segment by segment in name order."""
@@ -99,11 +110,15 @@ class ShardReader:
         for ordinal in range(first, len(self.plans)):
             plan = self.plans[ordinal]
             start_doc = start.doc if start is not None and ordinal == first else 0
+            if self.verifier is not None:
+                self.verifier.wait_for(plan.name)
             if start_doc == 0:
                 self.summary.deleted += plan.info.max_doc - plan.live_count
             for chunk in stored_chunks(plan):
                 if chunk.doc_base + len(chunk.lengths) > start_doc:
                     yield plan, chunk, start_doc
+        if self.verifier is not None:
+            self.verifier.wait_all()
 
     def chunk_documents(self, plan: SegmentPlan, chunk: StoredChunk,
                         start_doc: int = 0) -> Iterator[tuple[ShardPosition, SnapshotDocument]]:
@@ -160,16 +175,38 @@ class ShardReader:
 
 
 def open_shard(repo: SnapshotRepository, snapshot: str, index: str, shard: int, *,
-               verify_checksums: bool = True) -> ShardReader:
-    """Open one shard: its file list, checksums (optional), commit and every segment's small files."""
+               verify_checksums: bool = True, verify_alongside: bool = False) -> ShardReader:
+    """Open one shard: its file list, checksums (optional), commit and every segment's small files.
+
+    Checksums are verified before anything is decoded, or with ``verify_alongside`` on a thread while the
+    documents are read (only the commit file first): a reader then never yields a document of a segment whose
+    files are not verified yet, but may yield the documents of earlier segments before a damaged file is found.
+    """
     shard_snapshot = repo.shard_snapshot(snapshot, index, shard)
     directory = ShardDirectory(repo.store, shard_snapshot)
-    if verify_checksums:
+    commit_file = shard_snapshot.segments_file
+    verifier = None
+    if verify_checksums and not verify_alongside:
         directory.verify_all()
-    infos = read_segment_infos(directory.open(shard_snapshot.segments_file.physical_name))
-    plans = plan_commit(directory, infos)
+    elif verify_checksums:
+        directory.verify(commit_file)
+    infos = read_segment_infos(directory.open(commit_file.physical_name))
+    if verify_checksums and verify_alongside:
+        rest = [f for f in shard_snapshot.files if f.physical_name != commit_file.physical_name]
+        verifier = BackgroundVerifier(directory, rest, [s.name for s in infos.segments])
+    try:
+        plans = plan_commit(directory, infos)
+    except Exception:
+        if verifier is None:
+            raise
+        # A small file that failed to decode may be damaged: its checksum error says so, and names it.
+        try:
+            verifier.wait_all()
+        finally:
+            verifier.stop()
+        raise
     summary = ReadSummary(segments=len(plans))
-    return ShardReader(index, shard, repo.index_metadata(snapshot, index), plans, summary)
+    return ShardReader(index, shard, repo.index_metadata(snapshot, index), plans, summary, verifier)
 
 
 def read_snapshot_documents(store: BlobStore, snapshot: str, index: str | None = None, shard: int | None = None,

@@ -1,8 +1,8 @@
 """Move shards: snapshot -> bulk batches -> target, each shard with a lease, checkpoints and dead letters.
 
 One shard is what a workflow partition runs. Several shards of one index can also go through one run, one after
-another, sharing the connections and the in-flight limit (the next shard starts at the limit the target allowed
-the previous one, not at one request); each keeps its own lease, checkpoints and completion record.
+another, sharing the connections and the in-flight limit (the next shard's requests follow the previous shard's
+without a pause, at the limit the target allowed it); each keeps its own lease, checkpoints and completion record.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ class _ShardRun:
         return f"{self.source.snapshot}/{self.source.index}[{self.shard}]"
 
     def open(self) -> bool:
-        """Take the lease and open the shard's files (checksum pass included); False when there is nothing to do.
+        """Take the lease and open the shard's files (its checksum pass starts); False when there is nothing to do.
 
         Raises LeaseHeldError when another worker holds the shard, and releases the lease on any other failure.
         """
@@ -157,8 +157,10 @@ class _ShardRun:
             self.result.docs_written, self.result.bytes_written = work.docs_written, work.bytes_written
             return False
         try:
+            # Checksums are verified on a thread while the documents go out, each segment's files before its
+            # first document: verifying the whole shard first kept the target idle for seconds per shard.
             self.reader = open_shard(SnapshotRepository(src.store), src.snapshot, src.index, self.shard,
-                                     verify_checksums=options.verify_checksums)
+                                     verify_checksums=options.verify_checksums, verify_alongside=True)
             self.dead = open_dead_letters(options.dead_letter, src.snapshot, src.index, self.shard,
                                           s3_endpoint=src.s3_endpoint, s3_region=src.s3_region)
             self.result.dead_letter_location = self.dead.location
@@ -169,6 +171,8 @@ class _ShardRun:
             self.pieces = shard_pieces(self.reader, work.checkpoint, BulkItemBuilder(options),
                                        native=options.native, counts=self.encoded)
         except BaseException:
+            if hasattr(self, "reader"):
+                self.reader.close()
             self.coordinator.release()
             raise
         return True
@@ -221,6 +225,7 @@ class _ShardRun:
 
     def abandon(self) -> None:
         """After a failure: save the last resume point if possible and give the lease up."""
+        self.reader.close()
         try:
             # Saving fails on a lost lease or an unreachable target; the release is tried all the same.
             with contextlib.suppress(Exception):
@@ -255,8 +260,8 @@ def run_shards(store: BlobStore, snapshot: str, index: str, shards: Sequence[int
     Each shard keeps its own lease, checkpoints and completion record, exactly as when run alone. A shard leased
     by another worker raises LeaseHeldError, or with ``skip_leased`` is left to that worker (status
     ``leased-elsewhere``). On a failure (a damaged file, a lost lease, a target refusing), the shards completed
-    so far stay completed, the failing one keeps its last checkpoint and is released, the later ones are not
-    started, and the error is raised.
+    so far stay completed (the one before the failing shard once its last requests are back), the failing one
+    keeps its last checkpoint and is released, the later ones are not started, and the error is raised.
     """
     if not shards:
         raise MigrationError("no shard to backfill")
@@ -283,7 +288,12 @@ def _shard_list(shards: Sequence[int]) -> str:
 
 
 class _Pump:
-    """Keeps up to ``limit.limit`` batches in flight, shard after shard; accounts for each as it ends."""
+    """Keeps up to ``limit.limit`` batches in flight, shard after shard; accounts for each as it ends.
+
+    The next shard's batches go out while the previous shard's last requests are still in flight (opening a shard
+    reads only its commit and small files; its checksum pass runs alongside), so the target is not left to drain
+    and ramp up again between shards. A shard is completed once all its batches are back.
+    """
 
     def __init__(self, client: OpenSearch, options: BackfillOptions, progress: Progress, label: str) -> None:
         self.limit = AdaptiveLimit(options.max_connections, adaptive=options.adaptive_concurrency)
@@ -291,8 +301,9 @@ class _Pump:
         self.progress = progress
         self.label = label
         self.renew_every = max(1.0, options.lease_seconds / 3)
-        self.in_flight: set[Future[BatchOutcome]] = set()
-        self.current: _ShardRun | None = None  # opened, not yet completed
+        self.in_flight: dict[Future[BatchOutcome], _ShardRun] = {}
+        self.open: list[_ShardRun] = []  # opened, not yet completed, in order
+        self.sending: _ShardRun | None = None  # the one whose batches are being read
         self.total = Counters()
         self.results: dict[int, ShardResult] = {}
         self.several = False
@@ -305,20 +316,21 @@ class _Pump:
                 for run in runs:
                     if not self._open(run, skip_leased):
                         continue
-                    self.current = run
+                    self.open.append(run)
+                    self.sending = run
                     for batch in run.batches():
                         self._wait(lambda: len(self.in_flight) >= self.limit.limit)
-                        self.in_flight.add(pool.submit(self.sender.send, batch))
-                    # The next shard opens once this one's requests are all back: its checksum pass, run
-                    # alongside them, competed with the target for disk and CPU and was measured slower.
-                    self._wait(lambda: bool(self.in_flight))
-                    self.current = None
-                    self._complete(run)
-            except BaseException:
+                        self.in_flight[pool.submit(self.sender.send, batch)] = run
+                    self.sending = None
+                    self._complete_finished()
+                self._wait(lambda: bool(self.in_flight))
+            except BaseException as exc:
+                if isinstance(exc, Exception):
+                    self._settle()
                 for future in self.in_flight:
                     future.cancel()
-                if self.current is not None:
-                    self.current.abandon()
+                for run in self.open:
+                    run.abandon()
                 raise
         if self.reporting:
             self.progress.finish(self.total)
@@ -348,17 +360,33 @@ class _Pump:
         return True
 
     def _wait(self, busy: Callable[[], bool]) -> None:
-        """Settle finished requests until ``busy()`` turns false; keeps the shard's lease renewed."""
-        run = self.current
-        assert run is not None
+        """Settle finished requests until ``busy()`` turns false, completing each shard whose batches are all
+        back; keeps the open shards' leases renewed."""
         while busy():
-            done, self.in_flight = wait(self.in_flight, timeout=self.renew_every, return_when=FIRST_COMPLETED)
+            done, _ = wait(self.in_flight, timeout=self.renew_every, return_when=FIRST_COMPLETED)
             for future in done:
-                run.account(future.result(), self.total)
+                self.in_flight.pop(future).account(future.result(), self.total)
             if done:
                 self.progress.update(self.total)
-            if time.monotonic() - run.coordinator.last_write >= self.renew_every:
-                run.coordinator.renew()  # a slow target: keep the lease while waiting
+                self._complete_finished()
+            for run in self.open:
+                if time.monotonic() - run.coordinator.last_write >= self.renew_every:
+                    run.coordinator.renew()  # a slow target: keep the lease while waiting
+
+    def _settle(self) -> None:
+        """After a failure (a damaged file, say): let the requests in flight come back, so that the shard before
+        the failing one is completed rather than left a few batches short, and the failing one's checkpoint covers
+        all it sent. Their own errors are dropped: the failure being raised is the one to report."""
+        while self.in_flight:
+            with contextlib.suppress(Exception):
+                self._wait(lambda: bool(self.in_flight))
+
+    def _complete_finished(self) -> None:
+        """Complete the open shards that are no longer being read and have no request in flight."""
+        busy = set(map(id, self.in_flight.values()))
+        for run in [r for r in self.open if r is not self.sending and id(r) not in busy]:
+            self.open.remove(run)
+            self._complete(run)
 
     def _complete(self, run: _ShardRun) -> None:
         result = run.complete(self.limit)

@@ -29,6 +29,7 @@ from workers.rfs.worker import LEASED_ELSEWHERE, TargetUnreachableError, run_sha
 from workers.snapshot.blobstore import FileSystemBlobStore, open_blob_store
 from workers.snapshot.repository import SnapshotRepository
 from workers.snapshot.shard_directory import ShardDirectory
+from workers.snapshot.verification import segment_of
 
 PRETTY = b'\n\n{\n  "title": "pretty printed",\n  "n": 1\n}\n\n'
 BIG_MB = 20
@@ -167,10 +168,15 @@ def test_several_shards_in_one_run(sandbox: SandboxState, source_snapshot: Snaps
     assert [(r.shard, r.status) for r in results] == [(s, "completed") for s in shards]
     assert [r.docs_written for r in results] == [_shard_docs(source_snapshot, s) for s in shards]
     assert target_rows(target, renamed) == source_snapshot.expected
+    works = []
     for s, result in zip(shards, results, strict=True):  # each shard is recorded on its own, as if run alone
         work = WorkCoordinator(client, opts.coordination_index, "probe", 600, source_snapshot.snapshot,
                                source_snapshot.index, s).read()
         assert work is not None and work.completed and work.docs_written == result.docs_written
+        works.append(work.raw)
+    for before, after in zip(works, works[1:]):
+        # The next shard was opened (its lease taken) while the one before still had requests in flight.
+        assert after["started_ms"] < before["completed_ms"]
     again = run_shards(store, source_snapshot.snapshot, source_snapshot.index, shards, opts)
     assert [r.status for r in again] == ["already-completed"] * len(shards)
 
@@ -227,10 +233,16 @@ def test_parse_shards() -> None:
             parse_shards(bad, lambda: 3)
 
 
-def _damage_terms_of_shard_0(fixture: SnapshotFixture, tmp_path: Path) -> tuple[str, str]:
-    """A copy of the repository with one byte of shard 0's term dictionary flipped: a file the worker never reads,
-    so only the checksum pass can find it. Returns the copy's URI and the damaged Lucene file's name."""
-    copy = tmp_path / "damaged-repo"
+def _reading_order(names: list[str]) -> list[str]:
+    """The shard's segments in the order the reader reads them (as the commit sorts them)."""
+    return sorted({n for n in map(segment_of, names) if n is not None}, key=lambda s: (len(s), s))
+
+
+def _damage_terms_of_shard_0(fixture: SnapshotFixture, tmp_path: Path, last: bool = False) -> tuple[str, str]:
+    """A copy of the repository with one byte of a term dictionary of shard 0 flipped (in its first segment in
+    reading order, or with ``last`` its last): a file the worker never reads, so only the checksum pass can find
+    it. Returns the copy's URI and the damaged Lucene file's name."""
+    copy = tmp_path / ("damaged-last" if last else "damaged-repo")
     original = open_blob_store(fixture.repo_uri)
     assert isinstance(original, FileSystemBlobStore)
     shutil.copytree(original.root, copy)
@@ -238,12 +250,12 @@ def _damage_terms_of_shard_0(fixture: SnapshotFixture, tmp_path: Path) -> tuple[
     shard = SnapshotRepository(store).shard_snapshot(fixture.snapshot, fixture.index, 0)
     directory = ShardDirectory(store, shard)
     files = {f.physical_name: f for f in shard.files}
-    terms = next((n for n in files if n.endswith(".tim")), None)
+    segment = _reading_order(list(files))[-1 if last else 0]
+    terms = next((n for n in files if n.endswith(".tim") and segment_of(n) == segment), None)
     if terms is not None:
         damaged, position = terms, files[terms].length // 2
     else:
-        compound = next(n for n in files if n.endswith(".cfs"))
-        segment = compound[: -len(".cfs")]
+        compound = segment + ".cfs"
         entries = CompoundDirectory(segment, directory.open(segment + ".cfe"), directory.open(compound),
                                     directory).entries
         offset, length = next(v for k, v in entries.items() if k.endswith(".tim"))
@@ -268,7 +280,8 @@ def test_a_damaged_file_fails_the_shard_and_nothing_is_sent(sandbox: SandboxStat
     for _ in range(2):  # a rerun of the damaged snapshot fails the same way (not "already-completed")
         with pytest.raises(ChecksumError, match=rf"shard 0 file {re.escape(damaged)}: checksum mismatch"):
             run_shard(store, source_snapshot.snapshot, source_snapshot.index, 0, opts)
-    assert not client.indices.exists(index=renamed)  # the pass comes first: nothing reached the target
+    # The first segment's files are verified before its first document: nothing reached the target.
+    assert not client.indices.exists(index=renamed)
     probe = WorkCoordinator(client, opts.coordination_index, "probe", 600, source_snapshot.snapshot,
                             source_snapshot.index, 0)
     work = probe.acquire()  # the lease was released...
@@ -289,8 +302,8 @@ def test_a_damaged_file_fails_the_shard_and_nothing_is_sent(sandbox: SandboxStat
                           options(target, tmp_path, rename=opts.rename, verify_checksums=False))
     assert unchecked.status == "completed" and unchecked.docs_written > 0
 
-    # In a run of several shards, the damaged one fails the run when it opens; the shard before it is completed
-    # and recorded; the one after it is never started.
+    # In a run of several shards, the damaged one fails the run before its first document; the shard before it is
+    # completed and recorded once its last requests are back; the one after it is never started.
     several = unique("damaged-several")
     opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={several}"),))
     with pytest.raises(ChecksumError, match=rf"shard 0 file {re.escape(damaged)}: checksum mismatch"):
@@ -302,3 +315,32 @@ def test_a_damaged_file_fails_the_shard_and_nothing_is_sent(sandbox: SandboxStat
     assert states[2] is None
     client.indices.refresh(index=several)
     assert client.count(index=several)["count"] == _shard_docs(source_snapshot, 1)
+
+
+def test_a_damaged_later_segment_fails_the_shard_after_the_earlier_ones_are_sent(
+        sandbox: SandboxState, source_snapshot: SnapshotFixture, tmp_path: Path) -> None:
+    target = sandbox.engines["target"].url
+    client = OpenSearch(hosts=[target])
+    repo_uri, damaged = _damage_terms_of_shard_0(source_snapshot, tmp_path, last=True)
+    store = open_blob_store(repo_uri)
+    shard = SnapshotRepository(store).shard_snapshot(source_snapshot.snapshot, source_snapshot.index, 0)
+    segments = _reading_order([f.physical_name for f in shard.files])
+    assert len(segments) >= 2, f"the fixture's shard 0 has one segment ({segments}): nothing comes before it"
+    renamed = unique("damaged-last")
+    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={renamed}"),),
+                   documents_per_bulk_request=50)
+    probe = WorkCoordinator(client, opts.coordination_index, "probe", 600, source_snapshot.snapshot,
+                            source_snapshot.index, 0)
+    checkpoints = []
+    for _ in range(2):  # a rerun resumes from the checkpoint and fails at the same file
+        with pytest.raises(ChecksumError, match=rf"shard 0 file {re.escape(damaged)}: checksum mismatch"):
+            run_shard(store, source_snapshot.snapshot, source_snapshot.index, 0, opts)
+        work = probe.read()
+        assert work is not None and not work.completed and work.raw["lease_owner"] is None
+        # The earlier segments' documents went out and were checkpointed; none of the damaged segment's did.
+        assert work.checkpoint is not None and work.checkpoint.segment in segments[:-1]
+        assert work.docs_written > 0
+        checkpoints.append((work.checkpoint, work.docs_written))
+    assert checkpoints[0] == checkpoints[1]
+    client.indices.refresh(index=renamed)
+    assert client.count(index=renamed)["count"] == checkpoints[0][1]
