@@ -9,7 +9,7 @@ finished only once every one of its files is.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from workers.snapshot.repository import ShardFile
 from workers.snapshot.shard_directory import ShardDirectory
@@ -64,30 +64,24 @@ class BackgroundVerifier:
                 self._finished = True
                 self._changed.notify_all()
 
-    def _wait(self, done: object) -> None:
+    def _wait(self, done: Callable[[], bool], what: str) -> None:
         with self._changed:
-            while True:
-                if self._complete if done is _ALL else done in self._verified:
-                    return
+            while not done():
                 if self._error is not None:
                     raise self._error
                 if self._finished:
-                    raise RuntimeError(f"{self._directory.label}: the checksum pass stopped before {done}")
+                    raise RuntimeError(f"{self._directory.label}: the checksum pass was stopped before {what}")
                 self._changed.wait()
 
     def wait_for(self, segment: str) -> None:
-        """Return once the commit-level files and ``segment``'s files are verified; raise the pass's error if one
-        of them, or a file before them, failed."""
-        self._wait(None)
-        self._wait(segment)
+        """Return once ``segment``'s files (and every file verified before them) are verified; raise the pass's
+        error if one of them failed."""
+        self._wait(lambda: segment in self._verified, f"segment {segment}")
 
     def wait_all(self) -> None:
         """Return once every file is verified; raise the pass's error if one failed."""
-        self._wait(_ALL)
+        self._wait(lambda: self._complete, "the end")
 
     def stop(self) -> None:
         """Stop after the file being verified (a failed or abandoned read); does not wait for the thread."""
         self._stopping = True
-
-
-_ALL = object()

@@ -70,30 +70,29 @@ def test_an_intact_shard_reads_the_same_either_way(tmp_path: Path) -> None:
     assert len(up_front) == 3 and alongside == up_front
 
 
+def _failed_read(repo: Path, alongside: bool, match: str) -> list[SnapshotDocument]:
+    """The documents read before the ChecksumError ``match`` describes."""
+    read: list[SnapshotDocument] = []
+    with pytest.raises(ChecksumError, match=match):
+        _read(repo, alongside, read)
+    return read
+
+
 def test_a_damaged_later_segment_yields_the_earlier_ones_then_its_checksum_error(tmp_path: Path) -> None:
     repo = copy_fixture(tmp_path, "ES_7_10_Single")
     intact: list[SnapshotDocument] = []
     _read(repo, False, intact)
     _damage(repo, "_1.cfs")
-
-    read: list[SnapshotDocument] = []
-    with pytest.raises(ChecksumError, match=r"shard 0 file _1\.cfs: checksum mismatch"):
-        _read(repo, True, read)
-    assert read == intact[:1]  # _0's one document, none of _1's
-
-    read = []
-    with pytest.raises(ChecksumError, match=r"file _1\.cfs"):
-        _read(repo, False, read)  # up front, the pass fails before the first document
-    assert read == []
+    # _0's one document, none of _1's
+    assert _failed_read(repo, True, r"shard 0 file _1\.cfs: checksum mismatch") == intact[:1]
+    # Up front, the pass fails before the first document.
+    assert _failed_read(repo, False, r"file _1\.cfs: checksum mismatch") == []
 
 
 def test_a_damaged_first_segment_yields_nothing(tmp_path: Path) -> None:
     repo = copy_fixture(tmp_path, "ES_7_10_Single")
     _damage(repo, "_0.cfs")
-    read: list[SnapshotDocument] = []
-    with pytest.raises(ChecksumError, match=r"file _0\.cfs: checksum mismatch"):
-        _read(repo, True, read)
-    assert read == []
+    assert _failed_read(repo, True, r"file _0\.cfs: checksum mismatch") == []
 
 
 def test_a_damaged_small_file_reports_its_checksum_not_a_decoding_error(tmp_path: Path) -> None:
@@ -101,7 +100,4 @@ def test_a_damaged_small_file_reports_its_checksum_not_a_decoding_error(tmp_path
     # whatever the damaged bytes decode to, the error raised is the checksum's, and names the file.
     repo = copy_fixture(tmp_path, "ES_7_10_Single")
     _damage(repo, "_1.cfe")
-    read: list[SnapshotDocument] = []
-    with pytest.raises(ChecksumError, match=r"file _1\.cfe"):
-        _read(repo, True, read)
-    assert len(read) <= 1
+    assert len(_failed_read(repo, True, r"file _1\.cfe")) <= 1
