@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -174,7 +175,7 @@ def test_several_shards_in_one_run(sandbox: SandboxState, source_snapshot: Snaps
                                source_snapshot.index, s).read()
         assert work is not None and work.completed and work.docs_written == result.docs_written
         works.append(work.raw)
-    for before, after in zip(works, works[1:]):
+    for before, after in itertools.pairwise(works):
         # The next shard was opened (its lease taken) while the one before still had requests in flight.
         assert after["started_ms"] < before["completed_ms"]
     again = run_shards(store, source_snapshot.snapshot, source_snapshot.index, shards, opts)
