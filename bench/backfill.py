@@ -7,19 +7,25 @@ snapshotted), into OpenSearch 2.19, the target index recreated identically befor
   2. this worker (defaults: up to 10 x 10 MiB in flight, adaptive, gzip), run three ways: every shard in one run
      (`--shard all`: shard after shard, sharing the connections and the in-flight limit); one shard per run,
      one after another; and as the workflow runs it on its local instance, one worker process per shard, two at
-     a time (the `shard_backfill` pool's limit there);
+     a time (the `shard_backfill` pool's limit there); and once more in one run with the second ceiling's shape
+     (`--max-connections 4 --fixed-concurrency --max-bulk-bytes 2MiB`), so that each ceiling shape has the
+     worker's figure in the same shape;
   3. peers: OpenSearch reindex-from-remote, elasticdump (npm), opensearch-py helpers.reindex.
 The target is warmed up first (a fresh JVM indexes slowly until its JIT settles); the ceiling shapes and the
 worker and reindex-from-remote (the closest peer) are then measured in rounds (default 3) in a rotated order,
 and their median is reported, since this VM's speed drifts by a quarter over minutes. The other peers, far
-behind, run once each.
+behind, run once each. Each row also gives the CPU seconds the target's JVM and the client side (this process and
+the worker processes it ran) used: on 2 cores they compete, and a request shape that costs the target more CPU
+per document shows there.
 
     .venv/bin/python bench/backfill.py [--docs 1000000] [--shards 4] [--rounds 3] [--skip elasticdump] [--keep]
+                                       [--only CONTENDER ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import gzip
 import json
@@ -58,6 +64,10 @@ CONCURRENCY = 10
 WORKER = "this worker, --shard all"
 SEQUENTIAL = "this worker, shard after shard"
 POOLED = "this worker, 2 shard processes"
+SMALL_SHAPE = "this worker, --shard all, 4 x 2 MiB"
+CEILING = "ceiling: 10 x 10 MiB, adaptive"
+SMALL_CEILING = "ceiling: 4 x 2 MiB, fixed"
+SMALL_BODY_BYTES = 2 << 20
 # Shard runs at once on the workflow's own local instance (the pool limit in migration_pipeline/config/store.py).
 WORKFLOW_POOL = 2
 BODY_BYTES = 10 << 20
@@ -80,19 +90,35 @@ def reset_target(target: OpenSearch, shards: int) -> None:
             target.indices.delete(index=coordination)
 
 
-def timed(label: str, target: OpenSearch, shards: int, docs: int, source_mb: float,
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process (the target's JVM), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process (the ceiling's poster, the worker in-process) and of its finished children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def timed(label: str, target: OpenSearch, target_pid: int, shards: int, docs: int, source_mb: float,
           run: Callable[[], None]) -> dict[str, float | str]:
+    """One contender's run; also the CPU the target and the client side used (on 2 cores they compete)."""
     reset_target(target, shards)
     print(f"running {label} ...", flush=True)
+    target_cpu, own_cpu = process_cpu_seconds(target_pid), own_cpu_seconds()
     began = time.monotonic()
     run()
     target.indices.refresh(index=INDEX)
     seconds = time.monotonic() - began
+    target_cpu, own_cpu = process_cpu_seconds(target_pid) - target_cpu, own_cpu_seconds() - own_cpu
     count = target.count(index=INDEX)["count"]
     if count != docs:
         raise SystemExit(f"{label}: target has {count} documents, expected {docs}")
     row: dict[str, float | str] = {"contender": label, "seconds": round(seconds, 1),
-                                   "docs_per_s": round(docs / seconds), "mb_per_s": round(source_mb / seconds, 2)}
+                                   "docs_per_s": round(docs / seconds), "mb_per_s": round(source_mb / seconds, 2),
+                                   "target_cpu_s": round(target_cpu, 1), "client_cpu_s": round(own_cpu, 1)}
     print(f"  {row}", flush=True)
     return row
 
@@ -163,9 +189,14 @@ def post_bodies(target_url: str, bodies: list[Path], connections: int, adaptive:
             f.result()
 
 
-def run_worker(repo: str, snapshot: str, target_url: str, shards: int, one_run: bool = True) -> None:
-    """The worker with its defaults: every shard in one run (as ``--shard all``), or one run per shard."""
+def run_worker(repo: str, snapshot: str, target_url: str, shards: int, one_run: bool = True,
+               small_shape: bool = False) -> None:
+    """The worker with its defaults (or the second ceiling's request shape): every shard in one run (as
+    ``--shard all``), or one run per shard."""
     options = BackfillOptions(target=ClusterConnection(target_url, timeout_s=300), dead_letter="off")
+    if small_shape:
+        options = dataclasses.replace(options, max_connections=4, adaptive_concurrency=False,
+                                      max_bulk_bytes=SMALL_BODY_BYTES)
     if one_run:
         results = run_shards(open_blob_store(repo), snapshot, INDEX, list(range(shards)), options, Progress())
     else:
@@ -196,6 +227,8 @@ def median_row(label: str, results: list[dict[str, float | str]], docs: int,
     seconds = statistics.median(float(r["seconds"]) for r in results)
     return {"contender": label, "seconds": round(seconds, 1), "docs_per_s": round(docs / seconds),
             "mb_per_s": round(source_mb / seconds, 2),
+            **{key: round(statistics.median(float(r[key]) for r in results), 1)
+               for key in ("target_cpu_s", "client_cpu_s")},
             "rounds_docs_per_s": " ".join(str(r["docs_per_s"]) for r in results)}
 
 
@@ -241,11 +274,15 @@ def main() -> None:
                         help="rounds of the ceiling, the worker and reindex-from-remote, order rotated; medians "
                              "reported (default 3)")
     parser.add_argument("--keep", action="store_true", help="leave the benchmark sandbox running")
+    parser.add_argument("--only", action="append", default=[], metavar="CONTENDER",
+                        help="measure in the rounds only the contenders whose name starts with this (repeatable; "
+                             "e.g. 'ceiling', 'this worker, --shard all'); --skip leaves the other peers out")
     args = parser.parse_args()
     name = "bench-backfill"
     state = manager.up(manager.UpRequest(target_settings={"reindex.remote.allowlist": "127.0.0.1:*"}, heap="1g"),
                        name=name)
     source_url, target_url = state.engines["source"].url, state.engines["target"].url
+    target_pid = state.engines["target"].pid
     source, target = OpenSearch(hosts=[source_url], timeout=300), OpenSearch(hosts=[target_url], timeout=300)
     work = Path(tempfile.mkdtemp(prefix="bench-backfill-", dir="/var/tmp"))
     try:
@@ -259,20 +296,23 @@ def main() -> None:
         snapshot = f"s{int(time.time())}"
         create_snapshot(source, "bench", snapshot, indices=INDEX)
         print("preparing ready-made NDJSON bodies ...", flush=True)
-        small = 2 << 20
-        bodies = {size: ndjson_bodies(repo, snapshot, work, size) for size in (BODY_BYTES, small)}
+        bodies = {size: ndjson_bodies(repo, snapshot, work, size) for size in (BODY_BYTES, SMALL_BODY_BYTES)}
         source_mb = sum(len(d.source) for d in read_snapshot_documents(open_blob_store(repo), snapshot)) / 1e6
         # The ceiling is the best of two request shapes: the target's physical limit, not one guess at it.
         measured: list[tuple[str, Callable[[], None]]] = [
-            ("ceiling: 10 x 10 MiB, adaptive",
-             functools.partial(post_bodies, target_url, bodies[BODY_BYTES], CONCURRENCY, True)),
-            ("ceiling: 4 x 2 MiB, fixed", functools.partial(post_bodies, target_url, bodies[small], 4, False)),
+            (CEILING, functools.partial(post_bodies, target_url, bodies[BODY_BYTES], CONCURRENCY, True)),
+            (SMALL_CEILING, functools.partial(post_bodies, target_url, bodies[SMALL_BODY_BYTES], 4, False)),
             (WORKER, lambda: run_worker(repo, snapshot, target_url, args.shards)),
+            (SMALL_SHAPE, lambda: run_worker(repo, snapshot, target_url, args.shards, small_shape=True)),
             (SEQUENTIAL, lambda: run_worker(repo, snapshot, target_url, args.shards, one_run=False)),
             (POOLED, lambda: run_worker_processes(repo, snapshot, target_url, args.shards)),
             # The closest peer: measured in the same rounds, since a margin from one run would be the VM's drift.
             ("reindex-from-remote", lambda: reindex_from_remote(source_url, target)),
         ]
+        if args.only:
+            measured = [(label, run) for label, run in measured if label.startswith(tuple(args.only))]
+            if not measured:
+                raise SystemExit(f"--only {args.only}: no contender of that name")
         # A fresh JVM indexes at a fraction of its speed until its JIT and heap settle, and this VM's speed
         # drifts over minutes: warm the target up, then measure in rounds, the order rotated each round.
         print("warming the target up (a quarter of the bodies, not measured) ...", flush=True)
@@ -282,7 +322,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             shift = round_ % len(measured)
             for label, run in measured[shift:] + measured[:shift]:
-                runs[label].append(timed(label, target, args.shards, args.docs, source_mb, run))
+                runs[label].append(timed(label, target, target_pid, args.shards, args.docs, source_mb, run))
         rows = [median_row(label, results, args.docs, source_mb) for label, results in runs.items()]
         # Installed before the clock starts: an npm install is not elasticdump's speed.
         dump = "" if "elasticdump" in args.skip else elasticdump_binary()
@@ -293,24 +333,31 @@ def main() -> None:
         for label, run in peers:
             if label.split()[0] in args.skip or label in args.skip:
                 continue
-            rows.append(timed(label, target, args.shards, args.docs, source_mb, run))
+            rows.append(timed(label, target, target_pid, args.shards, args.docs, source_mb, run))
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if not args.keep:
             manager.down(name)
-    worker = next(r for r in rows if r["contender"] == WORKER)
-    best = max((r for r in rows if str(r["contender"]).startswith("ceiling")), key=lambda r: float(r["docs_per_s"]))
+    by_label = {str(r["contender"]): r for r in rows}
+    worker = by_label.get(WORKER)
     print(f"\nmachine: {machine()}; {args.docs} documents, {source_mb:.0f} MB of source, {args.shards} shards")
-    print(f"{'contender':34} {'seconds':>8} {'docs/s':>9} {'MB/s':>7} {'worker / this':>14}  rounds (docs/s)")
+    print(f"{'contender':36} {'seconds':>8} {'docs/s':>9} {'MB/s':>7} {'worker / this':>14} {'target CPU s':>13} "
+          f"{'client CPU s':>13}  rounds (docs/s)")
     for r in rows:
-        ratio = float(worker["docs_per_s"]) / float(r["docs_per_s"])
-        print(f"{r['contender']:34} {r['seconds']:>8} {r['docs_per_s']:>9} {r['mb_per_s']:>7} {ratio:>14.2f}  "
-              f"{r.get('rounds_docs_per_s', '')}")
-    for label in (WORKER, SEQUENTIAL, POOLED):
-        row = next((r for r in rows if r["contender"] == label), None)
-        if row is not None:
-            print(f"{row['contender']} / best ceiling ({best['contender']}): "
-                  f"{float(row['docs_per_s']) / float(best['docs_per_s']):.2f}")
+        ratio = f"{float(worker['docs_per_s']) / float(r['docs_per_s']):.2f}" if worker else "-"
+        print(f"{r['contender']:36} {r['seconds']:>8} {r['docs_per_s']:>9} {r['mb_per_s']:>7} {ratio:>14} "
+              f"{r['target_cpu_s']:>13} {r['client_cpu_s']:>13}  {r.get('rounds_docs_per_s', '')}")
+    ceilings = [r for r in rows if str(r["contender"]).startswith("ceiling")]
+    best = max(ceilings, key=lambda r: float(r["docs_per_s"])) if ceilings else None
+    # Like with like (the issue's measure: the same concurrency), then each against the better request shape.
+    for label, ceiling in ((WORKER, CEILING), (SMALL_SHAPE, SMALL_CEILING)):
+        if label in by_label and ceiling in by_label:
+            print(f"{label} / {ceiling} (same shape): "
+                  f"{float(by_label[label]['docs_per_s']) / float(by_label[ceiling]['docs_per_s']):.2f}")
+    for label in (WORKER, SMALL_SHAPE, SEQUENTIAL, POOLED):
+        if label in by_label and best is not None:
+            print(f"{label} / best ceiling ({best['contender']}): "
+                  f"{float(by_label[label]['docs_per_s']) / float(best['docs_per_s']):.2f}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "backfill.json").write_text(json.dumps({"machine": machine(), "docs": args.docs, "rows": rows},
                                                       indent=2) + "\n")
