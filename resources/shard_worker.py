@@ -26,7 +26,7 @@ def worker_extras(config: WorkflowConfig, snapshot: dict[str, Any], dead_letter_
         "max_connections": backfill.max_connections, "fixed_concurrency": not backfill.adaptive_concurrency,
         "documents_per_bulk_request": backfill.documents_per_bulk_request, "max_bulk_bytes": backfill.max_bulk_bytes,
         "no_gzip": not backfill.gzip, "allowed_doc_exception_types": list(backfill.allowed_doc_exception_types),
-        "transform": backfill.transform, "rename": list(config.metadata.rename), "type_mode": backfill.type_mode,
+        "transform": backfill.transform, "rename": list(config.metadata.rename), "type_mode": config.backfill_type_mode,
         "dead_letter": str(dead_letter_dir) if backfill.dead_letter == "local" else backfill.dead_letter,
         "coordination_index": backfill.coordination_index, "lease_seconds": backfill.lease_seconds,
         "no_verify_checksums": not backfill.verify_checksums,

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from workers.common.clusters import BasicAuth, ClusterConnection, NoAuth, SigV4Auth
 from workers.common.errors import ConfigurationError
-from workers.rfs.options import DEFAULT_COORDINATION_INDEX, parse_rename
+from workers.metadata.rename import RenameRules
+from workers.rfs.options import DEFAULT_COORDINATION_INDEX
 
 GATES = ("metadata_approval", "backfill_approval")
 
@@ -148,12 +149,16 @@ class MetadataModel(_Strict):
     @field_validator("rename")
     @classmethod
     def _rename(cls, value: list[str]) -> list[str]:
-        for spec in value:
-            try:
-                parse_rename(spec)
-            except ConfigurationError as exc:
-                raise ValueError(str(exc)) from None
+        try:
+            RenameRules.parse(value)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
         return value
+
+    @property
+    def rename_rules(self) -> RenameRules:
+        """The rules, parsed (the backfill applies these same ones to its documents' index names)."""
+        return RenameRules.parse(self.rename)
 
 
 class KubernetesWorkerModel(_Strict):
@@ -178,7 +183,10 @@ class BackfillModel(_Strict):
     gzip: bool = True
     allowed_doc_exception_types: list[str] = Field(default_factory=list)
     transform: str | None = Field(default=None, pattern=r"^[\w.]+:\w+$", description="package.module:function")
-    type_mode: Literal["drop", "index-per-type"] = "drop"
+    # None: follow metadata.transformations.multi_type (union: drop, split: index-per-type), so that documents go to
+    # the indices the metadata step created.
+    type_mode: Literal["drop", "index-per-type"] | None = Field(
+        default=None, description="Elasticsearch <= 6 types: drop | index-per-type; empty: as metadata multi_type")
     dead_letter: str = Field(default="local", description="local (beside the Dagster instance), a path, s3://…, off")
     coordination_index: str = DEFAULT_COORDINATION_INDEX
     lease_seconds: float = Field(default=600.0, ge=1)
@@ -208,6 +216,21 @@ class WorkflowConfig(_Strict):
     metadata: MetadataModel = Field(default_factory=MetadataModel)
     backfill: BackfillModel = Field(default_factory=BackfillModel)
     approvals: ApprovalsModel = Field(default_factory=ApprovalsModel)
+
+    @model_validator(mode="after")
+    def _type_modes_agree(self) -> WorkflowConfig:
+        chosen, expected = self.backfill.type_mode, self.backfill_type_mode
+        if chosen is not None and chosen != expected:
+            raise ValueError(
+                f"backfill.type_mode {chosen!r} contradicts metadata.transformations.multi_type "
+                f"{self.metadata.transformations.multi_type!r}: the backfill would write into indices the metadata "
+                f"step does not create; use type_mode {expected!r} or leave it out")
+        return self
+
+    @property
+    def backfill_type_mode(self) -> Literal["drop", "index-per-type"]:
+        """How the backfill treats Elasticsearch <= 6 types: as the metadata migration's multi-type handling."""
+        return "index-per-type" if self.metadata.transformations.multi_type == "split" else "drop"
 
     def snapshot_fingerprint(self) -> str:
         """A digest of what decides the snapshot and its shards: when it changes, a new submit takes a new one."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from dagster_k8s.pipes import build_pod_body
 
 from migration_pipeline.config import WorkflowConfig
 from migration_pipeline.config.store import parse, sample_text
 from resources.shard_worker import WORKER_COMMAND, shard_pod_spec, worker_extras
+from workers.common.errors import ConfigurationError
 
 
 def _config(**sections: dict[str, Any]) -> WorkflowConfig:
@@ -30,6 +32,21 @@ def test_extras_carry_options_and_the_password_variable_name_only() -> None:
     assert extras["dead_letter"] == "/tmp/dl" and extras["max_connections"] == 10
     assert extras["fixed_concurrency"] is False and extras["no_gzip"] is False
     assert "password" not in {k for k in extras if k != "target_password_env" and "password" in k}
+
+
+@pytest.mark.parametrize(("multi_type", "type_mode"), [("union", "drop"), ("split", "index-per-type")])
+def test_type_mode_follows_the_metadata_multi_type(multi_type: str, type_mode: str) -> None:
+    config = _config(metadata={"transformations": {"multi_type": multi_type},
+                               "rename": ["regex:logs-(.*)=archive-$1"]})
+    extras = worker_extras(config, {"uri": "file:///r", "snapshot": "s1"}, Path("/tmp/dl"))
+    assert extras["type_mode"] == type_mode and extras["rename"] == ["regex:logs-(.*)=archive-$1"]
+    assert config.metadata.rename_rules.apply("logs-7") == "archive-7"
+    # Said again, it agrees; said otherwise, the config is refused, naming both keys.
+    assert _config(metadata={"transformations": {"multi_type": multi_type}},
+                   backfill={"type_mode": type_mode}).backfill_type_mode == type_mode
+    other = "drop" if type_mode == "index-per-type" else "index-per-type"
+    with pytest.raises(ConfigurationError, match=r"backfill\.type_mode .* contradicts metadata\.transformations"):
+        _config(metadata={"transformations": {"multi_type": multi_type}}, backfill={"type_mode": other})
 
 
 def test_pod_spec_builds_a_never_restarting_pod_with_secrets_from_kubernetes() -> None:

@@ -14,7 +14,8 @@ from opensearchpy.exceptions import TransportError
 
 from workers.common.clusters import Auth, BasicAuth, ClusterConnection, NoAuth, SigV4Auth
 from workers.common.errors import ConfigurationError, MigrationError
-from workers.rfs.options import DEFAULT_COORDINATION_INDEX, BackfillOptions, parse_rename
+from workers.metadata.rename import RenameRules
+from workers.rfs.options import DEFAULT_COORDINATION_INDEX, BackfillOptions
 from workers.rfs.progress import LogProgress, Progress, RichProgress
 
 PIPES_ENV = "DAGSTER_PIPES_CONTEXT"
@@ -60,9 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     bulk.add_argument("--allowed-doc-exception-types", action="append", default=[],
                       help="target error types that count as success (repeat or comma-separate)")
     bulk.add_argument("--transform", help="a document transformation: package.module:function")
-    bulk.add_argument("--rename", action="append", default=[], help="OLD=NEW or regex:PATTERN=REPLACEMENT")
+    bulk.add_argument("--rename", action="append", default=[],
+                      help="OLD=NEW or regex:PATTERN=REPLACEMENT ($1 or ${name} for groups), the metadata "
+                           "migration's rules: give the same ones")
     bulk.add_argument("--type-mode", default="drop", choices=["drop", "index-per-type"],
-                      help="Elasticsearch <= 6 types: drop them, or send type T of index I to I_T")
+                      help="Elasticsearch <= 6 types: drop them (the metadata migration's multi-type 'union'), or "
+                           "send type T of a multi-type index I to i_t (its 'split'; a single-type index keeps "
+                           "its name)")
     bulk.add_argument("--dead-letter", default="dead-letters",
                       help="folder, s3://bucket/prefix, or 'off' (default ./dead-letters)")
     work = p.add_argument_group("coordination")
@@ -114,7 +119,7 @@ def options_from(ns: argparse.Namespace) -> BackfillOptions:
         max_connections=ns.max_connections, adaptive_concurrency=not ns.fixed_concurrency,
         documents_per_bulk_request=ns.documents_per_bulk_request,
         max_bulk_bytes=ns.max_bulk_bytes, gzip=not ns.no_gzip, allowed_doc_exception_types=allowed,
-        transform=ns.transform, rename=tuple(parse_rename(r) for r in ns.rename), type_mode=ns.type_mode,
+        transform=ns.transform, rename=RenameRules.parse(ns.rename), type_mode=ns.type_mode,
         dead_letter=ns.dead_letter, coordination_index=ns.coordination_index, lease_seconds=ns.lease_seconds,
         force=ns.force, verify_checksums=not ns.no_verify_checksums, worker_id=ns.worker_id,
         native=not ns.python_encoder,

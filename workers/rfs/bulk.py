@@ -14,7 +14,8 @@ import orjson
 from workers.common.errors import ConfigurationError, MigrationError
 from workers.documents.jsonl import source_value
 from workers.documents.reader import ShardPosition, SnapshotDocument
-from workers.rfs.options import BackfillOptions, target_index
+from workers.rfs.naming import TargetNames
+from workers.rfs.options import BackfillOptions
 
 Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
 
@@ -142,8 +143,9 @@ def _compact_source(doc: SnapshotDocument) -> bytes:
 class BulkItemBuilder:
     """Turns snapshot documents into bulk items, applying renames, type handling and the optional transform."""
 
-    def __init__(self, options: BackfillOptions) -> None:
+    def __init__(self, options: BackfillOptions, names: TargetNames | None = None) -> None:
         self.options = options
+        self.names = names or TargetNames(options.rename)
         self.transform = load_transform(options.transform) if options.transform else None
         self._names: dict[tuple[str, str | None], str] = {}
 
@@ -152,11 +154,7 @@ class BulkItemBuilder:
         key = (index, type_name)
         name = self._names.get(key)
         if name is None:
-            base = index
-            if self.options.type_mode == "index-per-type" and type_name and type_name != "_doc":
-                base = f"{index}_{type_name}"
-            name = target_index(base, self.options.rename)
-            self._names[key] = name
+            name = self._names[key] = self.names.name(index, type_name)
         return name
 
     def items(self, docs: Iterable[tuple[ShardPosition, SnapshotDocument]]) -> Iterator[BulkItem]:

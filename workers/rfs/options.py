@@ -2,50 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from workers.common.clusters import ClusterConnection
 from workers.common.errors import ConfigurationError
+from workers.metadata.rename import RenameRules
 
 DEFAULT_COORDINATION_INDEX = ".migrations_working_state"
-
-
-@dataclass(frozen=True)
-class RenameRule:
-    """An index rename: an exact name, or ``regex:PATTERN`` (whole name) with a ``re`` replacement."""
-
-    source: str
-    target: str
-
-    def apply(self, name: str) -> str | None:
-        """The new name, or None when the rule does not match."""
-        if self.source.startswith("regex:"):
-            pattern = re.compile(self.source[len("regex:"):])
-            return pattern.sub(self.target, name) if pattern.fullmatch(name) else None
-        return self.target if name == self.source else None
-
-
-def parse_rename(spec: str) -> RenameRule:
-    """``OLD=NEW`` or ``regex:PATTERN=REPLACEMENT``."""
-    source, sep, target = spec.rpartition("=")
-    if not sep or not source or not target:
-        raise ConfigurationError(f"--rename {spec!r} must be OLD=NEW or regex:PATTERN=REPLACEMENT")
-    if source.startswith("regex:"):
-        try:
-            re.compile(source[len("regex:"):])
-        except re.error as exc:
-            raise ConfigurationError(f"--rename {spec!r}: invalid regular expression ({exc})") from None
-    return RenameRule(source, target)
-
-
-def target_index(name: str, rules: tuple[RenameRule, ...]) -> str:
-    """The target index name: the first matching rename rule, else the same name."""
-    for rule in rules:
-        renamed = rule.apply(name)
-        if renamed is not None:
-            return renamed
-    return name
 
 
 @dataclass(frozen=True)
@@ -61,9 +24,10 @@ class BackfillOptions:
     gzip: bool = True
     allowed_doc_exception_types: tuple[str, ...] = ()
     transform: str | None = None
-    rename: tuple[RenameRule, ...] = ()
-    # Elasticsearch <= 6 types: "drop" (one type per index, as the metadata migration creates it) or
-    # "index-per-type" (documents of type T of index I go to I_T, as the metadata option of that name does).
+    # The metadata migration's own rules (same syntax, same matching), so documents go where it created the index.
+    rename: RenameRules = field(default_factory=RenameRules)
+    # Elasticsearch <= 6 types: "drop" (the metadata migration's multi_type "union": one index, types merged) or
+    # "index-per-type" (its "split": type T of a multi-type index I goes to i_t; a single-type index keeps its name).
     type_mode: str = "drop"
     dead_letter: str | None = "dead-letters"
     coordination_index: str = DEFAULT_COORDINATION_INDEX

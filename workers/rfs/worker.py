@@ -31,6 +31,7 @@ from workers.rfs.concurrency import AdaptiveLimit
 from workers.rfs.coordination import LeaseHeldError, WorkCoordinator
 from workers.rfs.deadletter import DeadLetterStore, open_dead_letters
 from workers.rfs.encode import EncodeCounts, shard_pieces
+from workers.rfs.naming import TargetNames
 from workers.rfs.options import BackfillOptions
 from workers.rfs.progress import Counters, Progress
 from workers.rfs.sender import BatchOutcome, BulkResponseSerializer, BulkSender
@@ -168,7 +169,8 @@ class _ShardRun:
             self.writer = CheckpointWriter(self.coordinator)
             self.checkpointer = _Checkpointer(self.writer, work.docs_written, work.bytes_written)
             self.total = sum(p.live_count for p in self.reader.plans)
-            self.pieces = shard_pieces(self.reader, work.checkpoint, BulkItemBuilder(options),
+            names = TargetNames.of_index(options.rename, options.type_mode, self.reader.metadata.mappings)
+            self.pieces = shard_pieces(self.reader, work.checkpoint, BulkItemBuilder(options, names),
                                        native=options.native, counts=self.encoded)
         except BaseException:
             if hasattr(self, "reader"):

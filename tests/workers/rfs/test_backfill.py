@@ -22,10 +22,10 @@ from workers.common.errors import ConfigurationError
 from workers.documents.reader import read_snapshot_documents
 from workers.lucene.compound import CompoundDirectory
 from workers.lucene.errors import ChecksumError
+from workers.metadata.rename import RenameRules
 from workers.rfs.__main__ import parse_shards
 from workers.rfs.coordination import LeaseHeldError, WorkCoordinator
 from workers.rfs.encode import native_encoder
-from workers.rfs.options import parse_rename
 from workers.rfs.worker import LEASED_ELSEWHERE, TargetUnreachableError, run_shard, run_shards
 from workers.snapshot.blobstore import FileSystemBlobStore, open_blob_store
 from workers.snapshot.repository import SnapshotRepository
@@ -74,18 +74,20 @@ def test_python_encoder_writes_the_same_documents(sandbox: SandboxState, source_
                                                   tmp_path: Path) -> None:
     target = sandbox.engines["target"].url
     renamed = unique("python-encoded")
-    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={renamed}"),), native=False)
+    # A regex rule with a group, as the metadata migration writes them ($1).
+    rule = f"regex:({re.escape(source_snapshot.index)})=$1-{renamed}"
+    opts = options(target, tmp_path, rename=RenameRules.parse([rule]), native=False)
     store = open_blob_store(source_snapshot.repo_uri)
     results = [run_shard(store, source_snapshot.snapshot, source_snapshot.index, s, opts)
                for s in range(source_snapshot.shards)]
     assert all(r.read["chunks_encoded_in_c"] == 0 for r in results)
-    assert target_rows(target, renamed) == source_snapshot.expected
+    assert target_rows(target, f"{source_snapshot.index}-{renamed}") == source_snapshot.expected
 
 
 def test_rename_and_transform(sandbox: SandboxState, source_snapshot: SnapshotFixture, tmp_path: Path) -> None:
     target = sandbox.engines["target"].url
     renamed = unique("renamed")
-    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={renamed}"),),
+    opts = options(target, tmp_path, rename=RenameRules.parse([f"{source_snapshot.index}={renamed}"]),
                    transform="tests.workers.rfs.transforms:tag_migrated")
     store = open_blob_store(source_snapshot.repo_uri)
     for s in range(source_snapshot.shards):
@@ -162,7 +164,7 @@ def test_several_shards_in_one_run(sandbox: SandboxState, source_snapshot: Snaps
     client = OpenSearch(hosts=[target])
     store = open_blob_store(source_snapshot.repo_uri)
     renamed = unique("several")
-    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={renamed}"),),
+    opts = options(target, tmp_path, rename=RenameRules.parse([f"{source_snapshot.index}={renamed}"]),
                    documents_per_bulk_request=300)
     shards = list(range(source_snapshot.shards))
     results = run_shards(store, source_snapshot.snapshot, source_snapshot.index, shards, opts)
@@ -198,7 +200,7 @@ def test_several_shards_with_one_leased_elsewhere(sandbox: SandboxState, source_
     client = OpenSearch(hosts=[target])
     store = open_blob_store(source_snapshot.repo_uri)
     renamed = unique("leased")
-    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={renamed}"),))
+    opts = options(target, tmp_path, rename=RenameRules.parse([f"{source_snapshot.index}={renamed}"]))
     holder = WorkCoordinator(client, opts.coordination_index, "worker-a", 600, source_snapshot.snapshot,
                              source_snapshot.index, 1)
     holder.ensure_index()
@@ -277,7 +279,7 @@ def test_a_damaged_file_fails_the_shard_and_nothing_is_sent(sandbox: SandboxStat
     store = open_blob_store(repo_uri)
     client = OpenSearch(hosts=[target])
     renamed = unique("damaged")
-    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={renamed}"),))
+    opts = options(target, tmp_path, rename=RenameRules.parse([f"{source_snapshot.index}={renamed}"]))
     for _ in range(2):  # a rerun of the damaged snapshot fails the same way (not "already-completed")
         with pytest.raises(ChecksumError, match=rf"shard 0 file {re.escape(damaged)}: checksum mismatch"):
             run_shard(store, source_snapshot.snapshot, source_snapshot.index, 0, opts)
@@ -306,7 +308,7 @@ def test_a_damaged_file_fails_the_shard_and_nothing_is_sent(sandbox: SandboxStat
     # In a run of several shards, the damaged one fails the run before its first document; the shard before it is
     # completed and recorded once its last requests are back; the one after it is never started.
     several = unique("damaged-several")
-    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={several}"),))
+    opts = options(target, tmp_path, rename=RenameRules.parse([f"{source_snapshot.index}={several}"]))
     with pytest.raises(ChecksumError, match=rf"shard 0 file {re.escape(damaged)}: checksum mismatch"):
         run_shards(store, source_snapshot.snapshot, source_snapshot.index, [1, 0, 2], opts)
     states = {s: WorkCoordinator(client, opts.coordination_index, "probe", 600, source_snapshot.snapshot,
@@ -328,7 +330,7 @@ def test_a_damaged_later_segment_fails_the_shard_after_the_earlier_ones_are_sent
     segments = _reading_order([f.physical_name for f in shard.files])
     assert len(segments) >= 2, f"the fixture's shard 0 has one segment ({segments}): nothing comes before it"
     renamed = unique("damaged-last")
-    opts = options(target, tmp_path, rename=(parse_rename(f"{source_snapshot.index}={renamed}"),),
+    opts = options(target, tmp_path, rename=RenameRules.parse([f"{source_snapshot.index}={renamed}"]),
                    documents_per_bulk_request=50)
     probe = WorkCoordinator(client, opts.coordination_index, "probe", 600, source_snapshot.snapshot,
                             source_snapshot.index, 0)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from workers.common.index_names import DEFAULT_TYPE, split_index_name, split_types
 from workers.metadata.mappings import TYPELESS
 from workers.metadata.model import MetadataObject
 from workers.metadata.transforms.base import Context, Transform
-
-DEFAULT_TYPE = "_default_"
 
 
 def _is_object(field: dict[str, Any]) -> bool:
@@ -107,13 +106,14 @@ def merge_types(types: dict[str, dict[str, Any]], base: dict[str, Any] | None = 
 
 def split_by_type(obj: MetadataObject) -> list[MetadataObject]:
     """One index per mapping type, named ``INDEX_TYPE`` (lower case); other objects are returned as they are."""
-    types = {t: b for t, b in obj.mappings.items() if t != DEFAULT_TYPE}
-    if obj.kind != "index" or len(types) < 2:
+    types = split_types(obj.mappings)
+    if obj.kind != "index" or not types:
         return [obj]
     out = []
-    for type_name, body in sorted(types.items()):
+    for type_name in sorted(types):
+        body = obj.mappings[type_name]
         part = obj.copy()
-        part.name = f"{obj.name}_{type_name}".lower()
+        part.name = split_index_name(obj.name, type_name)
         part.source_type = type_name
         part.mappings = {TYPELESS: body}
         part.note("split-by-type")
