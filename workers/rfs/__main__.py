@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--worker-id", default="", help="default host:pid")
     work.add_argument("--force", action="store_true", help="run a shard already recorded as completed again")
     out = p.add_argument_group("output")
-    out.add_argument("--progress", default="auto", choices=["auto", "bar", "log", "none"])
+    out.add_argument("--progress", default="auto", choices=["auto", "bar", "log", "none"],
+                     help="auto: a bar when stderr is a terminal, else log lines")
+    out.add_argument("--progress-interval", type=float, default=10.0,
+                     help="seconds between progress log lines (default 10)")
     out.add_argument("--log-format", default="text", choices=["text", "json"])
     out.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     out.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -141,10 +144,12 @@ def _logging(fmt: str) -> None:
     logging.getLogger("opensearch").setLevel(logging.ERROR)
 
 
-def _progress(kind: str) -> Progress:
+def _progress(kind: str, interval_s: float) -> Progress:
     if kind == "auto":
         kind = "bar" if sys.stderr.isatty() else "log"
-    return {"bar": RichProgress, "log": LogProgress, "none": Progress}[kind]()
+    if kind == "log":
+        return LogProgress(interval_s)
+    return RichProgress() if kind == "bar" else Progress()
 
 
 def run(argv: Sequence[str]) -> int:
@@ -160,7 +165,8 @@ def run(argv: Sequence[str]) -> int:
         store = open_blob_store(ns.snapshot_repo, s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
         shards = parse_shards(
             ns.shard, lambda: SnapshotRepository(store).index_metadata(ns.snapshot, ns.index).number_of_shards)
-        results = run_shards(store, ns.snapshot, ns.index, shards, options, _progress(ns.progress),
+        progress = _progress(ns.progress, ns.progress_interval)
+        results = run_shards(store, ns.snapshot, ns.index, shards, options, progress,
                              s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region, skip_leased=len(shards) > 1)
     except MigrationError as exc:
         if ns.debug:
@@ -221,7 +227,7 @@ def run_under_pipes() -> int:
             raise ConfigurationError(f"under Dagster Pipes a run backfills one shard (its partition), not {ns.shard!r}")
         options = options_from(ns)
         store = open_blob_store(ns.snapshot_repo, s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
-        result = run_shard(store, ns.snapshot, ns.index, int(ns.shard), options, LogProgress(),
+        result = run_shard(store, ns.snapshot, ns.index, int(ns.shard), options, LogProgress(ns.progress_interval),
                            s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
         pipes.report_asset_materialization(metadata={
             "status": result.status, "documents": result.docs_written, "bytes": result.bytes_written,

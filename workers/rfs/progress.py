@@ -87,11 +87,14 @@ class RichProgress(Progress):
     """A progress bar on the terminal."""
 
     def __init__(self) -> None:
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as Bar
 
+        # On stderr, with the log lines: stdout is the --json result's alone.
         self.bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=False)
+                       TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=False,
+                       console=Console(stderr=True))
         self.task: TaskID | None = None
 
     def start(self, label: str, total_docs: int | None) -> None:

@@ -5,6 +5,7 @@
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -15,9 +16,11 @@ from migration_pipeline.sandbox import manager
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
 from tests.workers.rfs.helpers import Row, SnapshotFixture, build_snapshot, canonical, options, target_rows
+from workers.documents.reader import ShardPosition, open_shard
 from workers.rfs.worker import run_shard
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.create import create_snapshot, register_fs_repository
+from workers.snapshot.repository import SnapshotRepository
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +63,9 @@ def test_typed_source_into_typeless_target(sandbox: SandboxState, es68_snapshot:
     store = open_blob_store(es68_snapshot.repo_uri)
     for shard in range(es68_snapshot.shards):
         assert run_shard(store, es68_snapshot.snapshot, es68_snapshot.index, shard, opts).dead_letters == 0
-    index = es68_snapshot.index if type_mode == "drop" else f"{es68_snapshot.index}_post"
-    assert target_rows(target, index) == es68_snapshot.expected
+    # One type: the metadata migration keeps the index whole in either mode, and so does the backfill.
+    assert target_rows(target, es68_snapshot.index) == es68_snapshot.expected
+    assert not OpenSearch(hosts=[target]).indices.exists(index=f"{es68_snapshot.index}_post")
 
 
 def test_throttled_target_gets_everything(sandbox: SandboxState, tmp_path: Path) -> None:
@@ -81,6 +85,12 @@ def test_throttled_target_gets_everything(sandbox: SandboxState, tmp_path: Path)
         assert any("429" in reason or "es_rejected_execution_exception" in reason for reason in reasons), reasons
         assert sum(r.docs_written for r in results) == 1500
         assert target_rows(target, snap.index) == snap.expected
+        # Only the items the target refused were sent again: a whole batch resent would leave version 2s.
+        hits = OpenSearch(hosts=[target]).search(index=snap.index, body={
+            "size": 10000, "version": True, "_source": False})["hits"]["hits"]
+        versions = {h["_id"]: h["_version"] for h in hits}
+        assert len(versions) == 1500
+        assert {i: v for i, v in versions.items() if v != 1} == {}
         # The throttled target made the worker send fewer requests at once (adaptive concurrency).
         assert min(r.concurrency["lowest"] for r in results) < 8, [r.concurrency for r in results]
         assert sum(r.concurrency["cuts"] for r in results) > 0
@@ -106,6 +116,23 @@ def test_worker_under_dagster_pipes(sandbox: SandboxState, tmp_path: Path) -> No
                                 partition_key=f"{snap.index}:0")
         assert result.success
         mat = result.asset_materializations_for_node("shard_copy")[0]
-    assert mat.metadata["documents"].value == 120 and mat.metadata["status"].value == "completed"
-    assert mat.metadata["dead_letters"].value == 0
+    meta: dict[str, Any] = {key: value.value for key, value in mat.metadata.items()}
+    assert set(meta) >= {"status", "documents", "bytes", "dead_letters", "dead_letters_by_type", "retries",
+                         "duration_s", "concurrency", "checkpoint", "snapshot"}, sorted(meta)
+    assert meta["documents"] == 120 and meta["status"] == "completed" and meta["snapshot"] == snap.snapshot
+    assert meta["dead_letters"] == 0 and meta["dead_letters_by_type"] == {} and meta["retries"] == 0
+    assert isinstance(meta["duration_s"], float) and meta["duration_s"] > 0
+    # The worker's own record on the target is the independent account of what it wrote.
+    record = OpenSearch(hosts=[target]).get(index=coordination, id=f"{snap.snapshot}/{snap.index}/0")["_source"]
+    assert record["status"] == "completed" and record["docs_written"] == meta["documents"]
+    assert meta["bytes"] > 0 and meta["bytes"] == record["bytes_written"]
+    assert meta["checkpoint"] == record["checkpoint"] and set(meta["checkpoint"]) == {"segment", "doc"}
+    # The reported checkpoint is the shard's end: nothing is left to read after it.
+    reader = open_shard(SnapshotRepository(open_blob_store(snap.repo_uri)), snap.snapshot, snap.index, 0)
+    assert list(reader.positioned(ShardPosition(**meta["checkpoint"]))) == []
+    concurrency = meta["concurrency"]
+    assert set(concurrency) == {"max", "highest", "lowest", "final", "cuts"}
+    # One request, so nothing to cut: "lowest" stays at the maximum (it records decreases only).
+    assert (concurrency["max"], concurrency["cuts"], concurrency["lowest"]) == (10, 0, 10)
+    assert 1 <= concurrency["final"] <= concurrency["highest"] <= 10
     assert target_rows(target, snap.index) == snap.expected
