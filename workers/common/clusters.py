@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from opensearchpy import JSONSerializer, OpenSearch, RequestsHttpConnection
 
@@ -71,6 +71,30 @@ class ClusterConnection:
         return f"{self.endpoint} ({who[self.auth.kind]}, TLS verify {'on' if self.verify_certs else 'off'})"
 
 
+class TLSKeepingConnection(RequestsHttpConnection):
+    """opensearch-py's requests connection, whose TLS choice holds whatever the environment says.
+
+    requests lets ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` (set in many images to the system's CAs) replace,
+    on every request, the verification the session was given: a CA file named for the cluster was ignored, and so
+    was verification turned off. Here an explicit CA file, or verification off, wins; with neither, the variables
+    apply as usual (and proxies from the environment always do).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        pinned: str | bool | None = kwargs.get("ca_certs") or (False if kwargs.get("verify_certs") is False else None)
+        if pinned is None:
+            return
+        merge = self.session.merge_environment_settings
+
+        def merge_keeping_tls(url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+            settings = merge(url, proxies, stream, verify, cert)
+            settings["verify"] = pinned
+            return settings
+
+        self.session.merge_environment_settings = merge_keeping_tls  # type: ignore[method-assign]
+
+
 def build_client(conn: ClusterConnection, *, pool_maxsize: int = 10, http_compress: bool = False,
                  max_retries: int = 3, serializer: JSONSerializer | None = None) -> OpenSearch:
     """An opensearch-py client for the connection (works against Elasticsearch 5-9 and OpenSearch REST)."""
@@ -93,7 +117,7 @@ def build_client(conn: ClusterConnection, *, pool_maxsize: int = 10, http_compre
         ssl_show_warn=conn.verify_certs,
         ca_certs=conn.ca_certs,
         timeout=conn.timeout_s,
-        connection_class=RequestsHttpConnection,
+        connection_class=TLSKeepingConnection,
         pool_maxsize=pool_maxsize,
         http_compress=http_compress,
         max_retries=max_retries,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from opensearchpy.exceptions import ConnectionError as ClientConnectionError
 from workers.common.cluster_info import server_version
 from workers.common.clusters import ClusterConnection, build_client
 from workers.common.errors import MigrationError
+
+_UNTRUSTED = re.compile(r"certificate verify failed: ([^(\n]+)")
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def check(role: str, conn: ClusterConnection) -> ConnectionCheck:
     except MigrationError as exc:  # a missing password variable, no AWS credentials
         return result(False, f"{where}: {exc}")
     except SSLError as exc:
-        return result(False, f"{where}: TLS failure: {exc.info or exc.error}")
+        return result(False, f"{where}: TLS failure: {tls_reason(exc)}")
     except ConnectionTimeout:
         return result(False, f"{where}: no answer within {conn.timeout_s:g}s")
     except ClientConnectionError as exc:
@@ -66,6 +69,15 @@ def check(role: str, conn: ClusterConnection) -> ConnectionCheck:
         return result(True, f"{where}: answered {exc.status_code}: {_reason(exc)}")
     return result(True, engine=version.engine, version=version.number, health=str(health.get("status", "unknown")),
                   latency_ms=round(latency_ms, 1))
+
+
+def tls_reason(exc: SSLError) -> str:
+    """Why a TLS handshake failed, in one line (an untrusted certificate said as such)."""
+    text = str(exc.info if exc.info is not None else exc)
+    untrusted = _UNTRUSTED.search(text)
+    if untrusted:
+        return f"its certificate is not trusted (certificate verify failed: {untrusted.group(1).strip()})"
+    return text[:300]
 
 
 def connection_reason(exc: ClientConnectionError) -> str:

@@ -19,10 +19,11 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as ClientConnectionError
-from opensearchpy.exceptions import TransportError
+from opensearchpy.exceptions import SSLError, TransportError
 
 from workers.common.cluster_info import server_version
 from workers.common.clusters import build_client
+from workers.common.connection_check import tls_reason
 from workers.common.errors import MigrationError
 from workers.documents.reader import ReadSummary, ShardPosition, ShardReader, open_shard
 from workers.rfs.bulk import Batch, BulkItemBuilder, Piece, batches
@@ -47,6 +48,10 @@ LEASED_ELSEWHERE = "leased-elsewhere"
 
 class TargetUnreachableError(MigrationError):
     """The target did not answer at start: nothing was read or written."""
+
+
+class TargetTLSError(TargetUnreachableError):
+    """The target answered, but TLS with it failed (its certificate not trusted, say): nothing was written."""
 
 
 @dataclass
@@ -274,6 +279,10 @@ def run_shards(store: BlobStore, snapshot: str, index: str, shards: Sequence[int
                           serializer=BulkResponseSerializer())
     try:
         server_version(client)
+    except SSLError as exc:
+        raise TargetTLSError(f"TLS with the target {options.target.redacted()} failed: {tls_reason(exc)}; give "
+                             "its CA with --target-ca-cert (workflow: target.tls.ca_file), or turn verification "
+                             "off with --target-insecure (target.tls.verify: false)") from None
     except (ClientConnectionError, TransportError) as exc:
         raise TargetUnreachableError(f"cannot reach the target {options.target.redacted()}: "
                                      f"{getattr(exc, 'error', exc)}") from None
