@@ -13,10 +13,11 @@ from opensearchpy import OpenSearch, helpers
 from migration_pipeline.sandbox import loader
 from tests.conftest import unique
 from workers.common.clusters import ClusterConnection
-from workers.documents.reader import read_snapshot_documents
+from workers.documents.reader import open_shard, read_snapshot_documents
 from workers.rfs.options import BackfillOptions
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.create import create_snapshot, register_fs_repository
+from workers.snapshot.repository import SnapshotRepository
 
 Row = tuple[str, str | None, str]  # (id, routing, canonical JSON source)
 
@@ -72,3 +73,14 @@ def options(target_url: str, tmp_path: Path, **kwargs: Any) -> BackfillOptions:
     kwargs.setdefault("coordination_index", unique(".mws"))
     kwargs.setdefault("dead_letter", str(tmp_path / "dead"))
     return BackfillOptions(target=ClusterConnection(target_url), **kwargs)
+
+
+def ids_before(snap: SnapshotFixture, shard: int, checkpoint: dict[str, Any]) -> list[str]:
+    """Ids of the shard's documents before a checkpoint (``{"segment", "doc"}``), in the worker's reading order."""
+    reader = open_shard(SnapshotRepository(open_blob_store(snap.repo_uri)), snap.snapshot, snap.index, shard)
+    ids = []
+    for position, doc in reader.positioned():
+        if position.segment == checkpoint["segment"] and position.doc >= checkpoint["doc"]:
+            break
+        ids.append(doc.id)
+    return ids

@@ -19,7 +19,7 @@ from migration_pipeline.sandbox import s3 as sandbox_s3
 from migration_pipeline.sandbox.processes import free_port
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
-from tests.workers.rfs.helpers import Row, SnapshotFixture, build_snapshot, options, target_rows
+from tests.workers.rfs.helpers import Row, SnapshotFixture, build_snapshot, ids_before, options, target_rows
 from workers.documents.reader import open_shard
 from workers.metadata.rename import RenameRules
 from workers.rfs.worker import TargetUnreachableError, run_shard
@@ -72,16 +72,6 @@ def _reading_order(snap: SnapshotFixture, shard: int) -> list[str]:
     return [doc.id for doc in reader.documents()]
 
 
-def _ids_before(snap: SnapshotFixture, shard: int, checkpoint: dict[str, Any]) -> list[str]:
-    reader = open_shard(SnapshotRepository(open_blob_store(snap.repo_uri)), snap.snapshot, snap.index, shard)
-    ids = []
-    for position, doc in reader.positioned():
-        if position.segment == checkpoint["segment"] and position.doc >= checkpoint["doc"]:
-            break
-        ids.append(doc.id)
-    return ids
-
-
 def _expected(snap: SnapshotFixture, ids: Sequence[str]) -> dict[str, Row]:
     return {doc_id: snap.expected[doc_id] for doc_id in ids}
 
@@ -123,7 +113,7 @@ def test_operations_target_down_leaves_the_checkpoint_then_resume(
     state = before["_source"]
     assert state["status"] == "in_progress" and state["lease_owner"] is None
     assert state["checkpoint"] is not None and 0 < state["docs_written"] < len(order)
-    written_before = _ids_before(two_shards, 0, state["checkpoint"])
+    written_before = ids_before(two_shards, 0, state["checkpoint"])
     assert poison not in written_before and len(written_before) == state["docs_written"]
     assert set(target_rows(target, renamed)) == set(written_before)
 

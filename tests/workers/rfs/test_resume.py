@@ -15,10 +15,7 @@ from opensearchpy.exceptions import NotFoundError, TransportError
 
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
-from tests.workers.rfs.helpers import build_snapshot, target_rows
-from workers.documents.reader import open_shard
-from workers.snapshot.blobstore import open_blob_store
-from workers.snapshot.repository import SnapshotRepository
+from tests.workers.rfs.helpers import build_snapshot, ids_before, target_rows
 
 
 def _worker(snap_uri: str, snapshot: str, index: str, target: str, coordination: str, dead: Path) -> list[str]:
@@ -26,17 +23,6 @@ def _worker(snap_uri: str, snapshot: str, index: str, target: str, coordination:
             "--index", index, "--shard", "0", "--target-endpoint", target, "--coordination-index", coordination,
             "--documents-per-bulk-request", "100", "--max-connections", "2", "--lease-seconds", "3",
             "--dead-letter", str(dead), "--json", "--progress", "none"]
-
-
-def ids_before(repo_uri: str, snapshot: str, index: str, checkpoint: dict) -> list[str]:
-    """Ids of the documents the shard holds before the checkpoint, in the worker's reading order."""
-    reader = open_shard(SnapshotRepository(open_blob_store(repo_uri)), snapshot, index, 0)
-    ids = []
-    for position, doc in reader.positioned():
-        if position.segment == checkpoint["segment"] and position.doc >= checkpoint["doc"]:
-            break
-        ids.append(doc.id)
-    return ids
 
 
 def test_sigkill_then_resume(sandbox: SandboxState, tmp_path: Path) -> None:
@@ -82,7 +68,7 @@ def test_sigkill_then_resume(sandbox: SandboxState, tmp_path: Path) -> None:
     # Documents before the checkpoint were not sent again: they are still at version 1.
     versions = {h["_id"]: h["_version"] for h in client.search(
         index=snap.index, body={"size": 10000, "version": True, "_source": False})["hits"]["hits"]}
-    before = ids_before(snap.repo_uri, snap.snapshot, snap.index, resume_point)
+    before = ids_before(snap, 0, resume_point)
     assert len(before) >= 1000 and all(versions[doc_id] == 1 for doc_id in before)
     done = client.get(index=coordination, id=key)["_source"]
     assert done["status"] == "completed" and done["attempts"] == 2 and done["docs_written"] == 6000

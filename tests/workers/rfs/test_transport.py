@@ -235,32 +235,21 @@ def ca_bundle_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     return str(request.param)
 
 
-def test_trusted_ca_file_gets_everything(target: str, snap: SnapshotFixture, tmp_path: Path,
-                                         ca_bundle_env: str) -> None:
+@pytest.mark.parametrize("trust", ["ca-file", "insecure"])
+def test_trusted_or_unverified_certificate_gets_everything(target: str, snap: SnapshotFixture, tmp_path: Path,
+                                                           ca_bundle_env: str, trust: str) -> None:
+    """The test CA's file given, or verification turned off: everything arrives, in process and through the CLI."""
     (tmp_path / "pki").mkdir()
     pki = make_pki(tmp_path / "pki")
-    with_ca, cli_index = unique("tls-ca"), unique("tls-ca-cli")
+    renamed, cli_index = unique(f"tls-{trust}"), unique(f"tls-{trust}-cli")
+    tls: dict[str, Any] = {"ca_certs": str(pki.ca)} if trust == "ca-file" else {"verify_certs": False}
+    flags = ["--target-ca-cert", str(pki.ca)] if trust == "ca-file" else ["--target-insecure"]
     with Tap(target, certfile=pki.server_cert, keyfile=pki.server_key) as tap:
-        results = _run(snap, _options(tap.url, tmp_path, snap, with_ca, ca_certs=str(pki.ca)))
-        proc = _cli(snap, tap.url, tmp_path, cli_index, "--target-ca-cert", str(pki.ca))
+        results = _run(snap, _options(tap.url, tmp_path, snap, renamed, **tls))
+        proc = _cli(snap, tap.url, tmp_path, cli_index, *flags)
         assert proc.returncode == 0, proc.stderr
         assert tap.bulk_requests and not tap.tls_failures
     assert sum(r.docs_written for r in results) == len(snap.expected)
-    assert target_rows(target, with_ca) == snap.expected
-    assert target_rows(target, cli_index) == snap.expected
-
-
-def test_insecure_mode_gets_everything(target: str, snap: SnapshotFixture, tmp_path: Path,
-                                       ca_bundle_env: str) -> None:
-    (tmp_path / "pki").mkdir()
-    pki = make_pki(tmp_path / "pki")
-    insecure, cli_index = unique("tls-insecure"), unique("tls-insecure-cli")
-    with Tap(target, certfile=pki.server_cert, keyfile=pki.server_key) as tap:
-        results = _run(snap, _options(tap.url, tmp_path, snap, insecure, verify_certs=False))
-        proc = _cli(snap, tap.url, tmp_path, cli_index, "--target-insecure")
-        assert proc.returncode == 0, proc.stderr
-        assert tap.bulk_requests and not tap.tls_failures
-    assert sum(r.docs_written for r in results) == len(snap.expected)
-    assert target_rows(target, insecure) == snap.expected
+    assert target_rows(target, renamed) == snap.expected
     assert sum(r["docs_written"] for r in json.loads(proc.stdout)) == len(snap.expected)
     assert target_rows(target, cli_index) == snap.expected
