@@ -275,8 +275,9 @@ def main() -> None:
                              "reported (default 3)")
     parser.add_argument("--keep", action="store_true", help="leave the benchmark sandbox running")
     parser.add_argument("--only", action="append", default=[], metavar="CONTENDER",
-                        help="measure in the rounds only the contenders whose name starts with this (repeatable; "
-                             "e.g. 'ceiling', 'this worker, --shard all'); --skip leaves the other peers out")
+                        help="measure in the rounds only this contender (a whole name) or those whose name starts "
+                             "with this (repeatable; e.g. 'ceiling', 'this worker, --shard all'); --skip leaves the "
+                             "other peers out")
     args = parser.parse_args()
     name = "bench-backfill"
     state = manager.up(manager.UpRequest(target_settings={"reindex.remote.allowlist": "127.0.0.1:*"}, heap="1g"),
@@ -310,7 +311,10 @@ def main() -> None:
             ("reindex-from-remote", lambda: reindex_from_remote(source_url, target)),
         ]
         if args.only:
-            measured = [(label, run) for label, run in measured if label.startswith(tuple(args.only))]
+            # A whole label picks that contender alone; anything else picks every label it begins.
+            labels = {label for label, _ in measured}
+            measured = [(label, run) for label, run in measured
+                        if any(label == o or (o not in labels and label.startswith(o)) for o in args.only)]
             if not measured:
                 raise SystemExit(f"--only {args.only}: no contender of that name")
         # A fresh JVM indexes at a fraction of its speed until its JIT and heap settle, and this VM's speed
