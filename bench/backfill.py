@@ -358,6 +358,13 @@ def main() -> None:
         if label in by_label and ceiling in by_label:
             print(f"{label} / {ceiling} (same shape): "
                   f"{float(by_label[label]['docs_per_s']) / float(by_label[ceiling]['docs_per_s']):.2f}")
+    # Within a round the two ran one after the other: their ratio is the least touched by the VM's drift.
+    for label, ceiling in ((WORKER, CEILING), (SMALL_SHAPE, SMALL_CEILING)):
+        if runs.get(label) and runs.get(ceiling):
+            paired = [float(w["docs_per_s"]) / float(c["docs_per_s"])
+                      for w, c in zip(runs[label], runs[ceiling], strict=True)]
+            print(f"{label} / {ceiling}, round by round: {' '.join(f'{r:.2f}' for r in paired)}; "
+                  f"median {statistics.median(paired):.2f}")
     for label in (WORKER, SMALL_SHAPE, SEQUENTIAL, POOLED):
         if label in by_label and best is not None:
             print(f"{label} / best ceiling ({best['contender']}): "

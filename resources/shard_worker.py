@@ -28,6 +28,8 @@ def worker_extras(config: WorkflowConfig, snapshot: dict[str, Any], dead_letter_
         "no_gzip": not backfill.gzip, "allowed_doc_exception_types": list(backfill.allowed_doc_exception_types),
         "transform": backfill.transform, "rename": list(config.metadata.rename), "type_mode": config.backfill_type_mode,
         "dead_letter": str(dead_letter_dir) if backfill.dead_letter == "local" else backfill.dead_letter,
+        "dead_letter_s3_endpoint": backfill.dead_letter_s3.endpoint if backfill.dead_letter_s3 else None,
+        "dead_letter_s3_region": backfill.dead_letter_s3.region if backfill.dead_letter_s3 else None,
         "coordination_index": backfill.coordination_index, "lease_seconds": backfill.lease_seconds,
         "no_verify_checksums": not backfill.verify_checksums,
     }

@@ -188,6 +188,8 @@ class BackfillModel(_Strict):
     type_mode: Literal["drop", "index-per-type"] | None = Field(
         default=None, description="Elasticsearch <= 6 types: drop | index-per-type; empty: as metadata multi_type")
     dead_letter: str = Field(default="local", description="local (beside the Dagster instance), a path, s3://…, off")
+    # None: an s3:// dead_letter uses the snapshot repository's S3 settings when that is in S3 too, else AWS.
+    dead_letter_s3: S3Model | None = Field(default=None, description="where an s3:// dead_letter is served from")
     coordination_index: str = DEFAULT_COORDINATION_INDEX
     lease_seconds: float = Field(default=600.0, ge=1)
     verify_checksums: bool = True

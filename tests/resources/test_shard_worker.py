@@ -32,6 +32,13 @@ def test_extras_carry_options_and_the_password_variable_name_only() -> None:
     assert extras["dead_letter"] == "/tmp/dl" and extras["max_connections"] == 10
     assert extras["fixed_concurrency"] is False and extras["no_gzip"] is False
     assert "password" not in {k for k in extras if k != "target_password_env" and "password" in k}
+    # No dead_letter_s3: the worker's default (the repository's S3 settings) applies.
+    assert "dead_letter_s3_endpoint" not in extras and "dead_letter_s3_region" not in extras
+    own = worker_extras(_config(backfill={"dead_letter": "s3://dl/x",
+                                          "dead_letter_s3": {"endpoint": "http://127.0.0.1:8", "region": "us-west-2"}}),
+                        snapshot, Path("/tmp/dl"))
+    assert own["dead_letter"] == "s3://dl/x" and own["dead_letter_s3_endpoint"] == "http://127.0.0.1:8"
+    assert own["dead_letter_s3_region"] == "us-west-2"
 
 
 @pytest.mark.parametrize(("multi_type", "type_mode"), [("union", "drop"), ("split", "index-per-type")])

@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "its name)")
     bulk.add_argument("--dead-letter", default="dead-letters",
                       help="folder, s3://bucket/prefix, or 'off' (default ./dead-letters)")
+    bulk.add_argument("--dead-letter-s3-endpoint",
+                      help="S3-compatible endpoint of an s3:// dead-letter store (default: --s3-endpoint when the "
+                           "snapshot repository is in S3 too, else AWS)")
+    bulk.add_argument("--dead-letter-s3-region", help="its region (default: --s3-region)")
     work = p.add_argument_group("coordination")
     work.add_argument("--coordination-index", default=DEFAULT_COORDINATION_INDEX)
     work.add_argument("--lease-seconds", type=float, default=600.0, help="lease length (default 600)")
@@ -116,6 +120,7 @@ def parse_shards(spec: str, count: Callable[[], int]) -> list[int]:
 def options_from(ns: argparse.Namespace) -> BackfillOptions:
     """Options from parsed arguments."""
     allowed = tuple(t.strip() for v in ns.allowed_doc_exception_types for t in v.split(",") if t.strip())
+    s3_repo = ns.snapshot_repo.startswith("s3://")
     return BackfillOptions(
         target=ClusterConnection(ns.target_endpoint, _auth(ns), not ns.target_insecure, ns.target_ca_cert,
                                  ns.target_timeout),
@@ -123,7 +128,10 @@ def options_from(ns: argparse.Namespace) -> BackfillOptions:
         documents_per_bulk_request=ns.documents_per_bulk_request,
         max_bulk_bytes=ns.max_bulk_bytes, gzip=not ns.no_gzip, allowed_doc_exception_types=allowed,
         transform=ns.transform, rename=RenameRules.parse(ns.rename), type_mode=ns.type_mode,
-        dead_letter=ns.dead_letter, coordination_index=ns.coordination_index, lease_seconds=ns.lease_seconds,
+        dead_letter=ns.dead_letter,
+        dead_letter_s3_endpoint=ns.dead_letter_s3_endpoint or (ns.s3_endpoint if s3_repo else None),
+        dead_letter_s3_region=ns.dead_letter_s3_region or ns.s3_region,
+        coordination_index=ns.coordination_index, lease_seconds=ns.lease_seconds,
         force=ns.force, verify_checksums=not ns.no_verify_checksums, worker_id=ns.worker_id,
         native=not ns.python_encoder,
     )
@@ -166,8 +174,7 @@ def run(argv: Sequence[str]) -> int:
         shards = parse_shards(
             ns.shard, lambda: SnapshotRepository(store).index_metadata(ns.snapshot, ns.index).number_of_shards)
         progress = _progress(ns.progress, ns.progress_interval)
-        results = run_shards(store, ns.snapshot, ns.index, shards, options, progress,
-                             s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region, skip_leased=len(shards) > 1)
+        results = run_shards(store, ns.snapshot, ns.index, shards, options, progress, skip_leased=len(shards) > 1)
     except MigrationError as exc:
         if ns.debug:
             raise
@@ -227,8 +234,7 @@ def run_under_pipes() -> int:
             raise ConfigurationError(f"under Dagster Pipes a run backfills one shard (its partition), not {ns.shard!r}")
         options = options_from(ns)
         store = open_blob_store(ns.snapshot_repo, s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
-        result = run_shard(store, ns.snapshot, ns.index, int(ns.shard), options, LogProgress(ns.progress_interval),
-                           s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
+        result = run_shard(store, ns.snapshot, ns.index, int(ns.shard), options, LogProgress(ns.progress_interval))
         pipes.report_asset_materialization(metadata={
             "status": result.status, "documents": result.docs_written, "bytes": result.bytes_written,
             "dead_letters": result.dead_letters,

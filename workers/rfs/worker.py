@@ -121,8 +121,6 @@ class _Source:
     options: BackfillOptions
     client: OpenSearch
     worker_id: str
-    s3_endpoint: str | None
-    s3_region: str | None
 
 
 class _ShardRun:
@@ -168,7 +166,8 @@ class _ShardRun:
             self.reader = open_shard(SnapshotRepository(src.store), src.snapshot, src.index, self.shard,
                                      verify_checksums=options.verify_checksums, verify_alongside=True)
             self.dead = open_dead_letters(options.dead_letter, src.snapshot, src.index, self.shard,
-                                          s3_endpoint=src.s3_endpoint, s3_region=src.s3_region)
+                                          s3_endpoint=options.dead_letter_s3_endpoint,
+                                          s3_region=options.dead_letter_s3_region)
             self.result.dead_letter_location = self.dead.location
             self.result.resumed_from = asdict(work.checkpoint) if work.checkpoint else None
             self.writer = CheckpointWriter(self.coordinator)
@@ -248,19 +247,16 @@ def _summary(result: ShardResult, read: ReadSummary) -> dict[str, Any]:
 
 
 def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: BackfillOptions,
-              progress: Progress | None = None, *, s3_endpoint: str | None = None,
-              s3_region: str | None = None) -> ShardResult:
+              progress: Progress | None = None) -> ShardResult:
     """Backfill one shard; resumes from its checkpoint, does nothing for a completed shard unless forced.
 
     Raises LeaseHeldError when another worker holds the shard's lease.
     """
-    return run_shards(store, snapshot, index, [shard], options, progress, s3_endpoint=s3_endpoint,
-                      s3_region=s3_region)[0]
+    return run_shards(store, snapshot, index, [shard], options, progress)[0]
 
 
 def run_shards(store: BlobStore, snapshot: str, index: str, shards: Sequence[int], options: BackfillOptions,
-               progress: Progress | None = None, *, s3_endpoint: str | None = None, s3_region: str | None = None,
-               skip_leased: bool = False) -> list[ShardResult]:
+               progress: Progress | None = None, *, skip_leased: bool = False) -> list[ShardResult]:
     """Backfill shards of one index one after another, sharing connections and the in-flight limit; one result per
     shard.
 
@@ -286,8 +282,7 @@ def run_shards(store: BlobStore, snapshot: str, index: str, shards: Sequence[int
     except (ClientConnectionError, TransportError) as exc:
         raise TargetUnreachableError(f"cannot reach the target {options.target.redacted()}: "
                                      f"{getattr(exc, 'error', exc)}") from None
-    source = _Source(store, snapshot, index, options, client, options.worker_id or default_worker_id(),
-                     s3_endpoint, s3_region)
+    source = _Source(store, snapshot, index, options, client, options.worker_id or default_worker_id())
     runs = [_ShardRun(source, shard) for shard in shards]
     runs[0].coordinator.ensure_index()
     pump = _Pump(client, options, progress, f"{snapshot}/{index}[{_shard_list(shards)}]")

@@ -22,6 +22,7 @@ from tests.conftest import unique
 from tests.workers.rfs.helpers import Row, SnapshotFixture, build_snapshot, ids_before, options, target_rows
 from workers.documents.reader import open_shard
 from workers.metadata.rename import RenameRules
+from workers.rfs.__main__ import build_parser, options_from
 from workers.rfs.worker import TargetUnreachableError, run_shard
 from workers.snapshot.blobstore import open_blob_store, s3_client
 from workers.snapshot.repository import SnapshotRepository
@@ -178,12 +179,13 @@ def test_operations_dead_letters_in_s3(sandbox: SandboxState, with_rejects: Snap
     s3.create_bucket(Bucket=bucket)
     renamed = unique("s3dead")
     _strict_target(sandbox, with_rejects, renamed)
-    # The dead-letter store is told the S3 endpoint by --s3-endpoint, the option the snapshot repository uses too.
+    # The snapshot is on the filesystem and the dead letters in S3: the store gets its own endpoint.
+    assert with_rejects.repo_uri.startswith("file:")
     proc = subprocess.run(
         _worker_cli(with_rejects, 0, target, unique(".mws"), "--rename", f"{with_rejects.index}={renamed}",
-                    "--dead-letter", f"s3://{bucket}/letters", "--s3-endpoint", endpoint,
-                    "--s3-region", sandbox_s3.REGION, "--documents-per-bulk-request", "50", "--progress", "none",
-                    "--json"),
+                    "--dead-letter", f"s3://{bucket}/letters", "--dead-letter-s3-endpoint", endpoint,
+                    "--dead-letter-s3-region", sandbox_s3.REGION, "--documents-per-bulk-request", "50",
+                    "--progress", "none", "--json"),
         capture_output=True, text=True, timeout=180, env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -287,3 +289,21 @@ def test_operations_progress_bar_leaves_stdout_to_the_json_result(sandbox: Sandb
     assert proc.returncode == 0, proc.stderr
     # What `--json | jq` reads: the result alone (progress, like the log lines, belongs on stderr).
     assert json.loads(proc.stdout)["docs_written"] == 300
+
+
+@pytest.mark.parametrize(("repo", "args", "endpoint", "region"), [
+    # A repository in S3: the dead-letter store follows its endpoint and region unless told otherwise.
+    ("s3://snaps/p", ["--s3-endpoint", "http://127.0.0.1:9000", "--s3-region", "eu-west-1"],
+     "http://127.0.0.1:9000", "eu-west-1"),
+    ("s3://snaps/p", ["--s3-endpoint", "http://127.0.0.1:9000", "--dead-letter-s3-endpoint", "http://127.0.0.1:9001",
+                      "--dead-letter-s3-region", "us-west-2"], "http://127.0.0.1:9001", "us-west-2"),
+    # A filesystem repository: --s3-endpoint is no reason to send dead letters anywhere but AWS.
+    ("file:///r", ["--s3-endpoint", "http://127.0.0.1:9000"], None, None),
+    ("file:///r", ["--dead-letter-s3-endpoint", "http://127.0.0.1:9001"], "http://127.0.0.1:9001", None),
+])
+def test_dead_letter_s3_endpoint_defaults(repo: str, args: list[str], endpoint: str | None,
+                                          region: str | None) -> None:
+    ns = build_parser().parse_args(["--snapshot-repo", repo, "--snapshot", "s", "--index", "i", "--shard", "0",
+                                    "--target-endpoint", "http://127.0.0.1:9", "--dead-letter", "s3://dl/x", *args])
+    options = options_from(ns)
+    assert (options.dead_letter_s3_endpoint, options.dead_letter_s3_region) == (endpoint, region)
