@@ -34,6 +34,7 @@ from workers.common.errors import MigrationError
 from workers.metadata.rename import RenameRules
 from workers.rfs.__main__ import build_parser, options_from
 from workers.rfs.options import BackfillOptions
+from workers.rfs.sender import BulkResponseSerializer
 from workers.rfs.worker import ShardResult, run_shards
 from workers.snapshot.blobstore import open_blob_store
 
@@ -253,3 +254,14 @@ def test_trusted_or_unverified_certificate_gets_everything(target: str, snap: Sn
     assert target_rows(target, renamed) == snap.expected
     assert sum(r["docs_written"] for r in json.loads(proc.stdout)) == len(snap.expected)
     assert target_rows(target, cli_index) == snap.expected
+
+
+def test_bulk_responses_without_errors_skip_the_items() -> None:
+    parse = BulkResponseSerializer().loads
+    assert parse('{"errors":false,"items":[{"index":{"status":201}}]}') == {"errors": False}
+    assert parse('{"errors":false}') == {"errors": False}
+    # Anything else is parsed whole: the items are what says which documents to resend.
+    failed = '{"errors":true,"items":[{"index":{"status":429,"error":{"type":"es_rejected_execution_exception"}}}]}'
+    assert parse(failed)["items"][0]["index"]["status"] == 429
+    assert parse('{"took":3,"errors":false,"items":[]}') == {"took": 3, "errors": False, "items": []}
+    assert parse('{"_id":"x","_seq_no":4}') == {"_id": "x", "_seq_no": 4}
