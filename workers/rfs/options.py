@@ -30,7 +30,7 @@ class BackfillOptions:
     # "index-per-type" (its "split": type T of a multi-type index I goes to i_t; a single-type index keeps its name).
     type_mode: str = "drop"
     dead_letter: str | None = "dead-letters"
-    # Where an s3:// dead-letter store is served from (None: AWS, or the region's default chain).
+    # Where an s3:// dead-letter store is served from (None: AWS's endpoint; the region from boto3's own chain).
     dead_letter_s3_endpoint: str | None = None
     dead_letter_s3_region: str | None = None
     coordination_index: str = DEFAULT_COORDINATION_INDEX
