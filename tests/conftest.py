@@ -13,10 +13,11 @@ from migration_pipeline.sandbox import manager
 from migration_pipeline.sandbox.paths import NAME_ENV
 from migration_pipeline.sandbox.state import SandboxState
 
-# The sample snapshots live in shared/, beside the repository (CI clones the repository next to it).
-SHARED_DIR = Path(os.environ.get("MIGRATION_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
-FIXTURE_SNAPSHOTS = SHARED_DIR / "fixtures" / "snapshots"
-FIXTURE_EXPECTED = SHARED_DIR / "fixtures" / "expected"
+# The sample snapshot repositories and the documents each holds, kept in the repository (tests/fixtures/README.md).
+# Read-only for tests: a test that alters a file copies the repository to its tmp_path first.
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
+FIXTURE_SNAPSHOTS = FIXTURES_DIR / "snapshots"
+FIXTURE_EXPECTED = FIXTURES_DIR / "expected"
 
 
 def unique(prefix: str) -> str:

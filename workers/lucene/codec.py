@@ -14,7 +14,7 @@ FOOTER_MAGIC = 0xC02893E8 - (1 << 32)  # as a signed Int32
 FOOTER_LENGTH = 16
 
 # Formats of Lucene 9 and later write fixed-width ints little-endian; older ones and every segments_N
-# big-endian (../shared/docs/snapshot-format.md §0).
+# big-endian (Lucene 9 made DataInput/DataOutput little-endian, LUCENE-9047).
 _LITTLE_ENDIAN_PREFIXES = ("Lucene90", "Lucene94", "Lucene99", "Lucene912", "Lucene100", "Lucene101",
                            "Lucene103", "Lucene104", "ZstdStoredFields814", "CustomStoredFieldsZstd")
 

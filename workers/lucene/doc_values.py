@@ -2,7 +2,7 @@
 
 Only what that needs is decoded: the ``.dvm`` entries are walked (other fields' entries skipped) to the
 soft-deletes field's NUMERIC entry, whose IndexedDISI in ``.dvd`` lists the documents with a value.
-Layouts: ../shared/docs/snapshot-format.md §C.9.
+Layouts: Lucene's Lucene70/80/90DocValuesFormat (the producers' readFields) and IndexedDISI.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 liblz4's standard safe decoder (what ``lz4.block.decompress`` calls) rejects valid Lucene blocks whose
 last match ends within 12 bytes of the output's end; ``LZ4_decompress_safe_partial`` and its ``_usingDict``
-variant stop once the wanted bytes are produced and accept them all (../shared/docs/snapshot-format.md §C.7).
+variant stop once the wanted bytes are produced and accept them all (Lucene's org.apache.lucene.util.compress.LZ4).
 The symbols come from python-lz4's own extension module, or else from the system's liblz4.
 """
 

@@ -1,6 +1,6 @@
 """Snapshot metadata blobs: Lucene codec header and footer (CRC-checked), optional compression, SMILE or JSON.
 
-Layouts: ../shared/docs/snapshot-format.md §B.1 and §B.2.
+Layouts: Lucene's CodecUtil (writeHeader/checkHeader, checkFooter) and Elasticsearch's ChecksumBlobStoreFormat.
 """
 
 from __future__ import annotations

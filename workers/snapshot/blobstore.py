@@ -1,7 +1,7 @@
 """Blob stores for snapshot repositories: one read-only key/value view over a filesystem directory or an S3 prefix.
 
 Keys are relative to the repository root and use "/" separators ("index-1", "indices/<id>/0/__<blob>"), on every
-store. Layout: ../shared/docs/snapshot-format.md §A.1.
+store. Layout: the repository root as Elasticsearch's BlobStoreRepository writes it.
 """
 
 from __future__ import annotations

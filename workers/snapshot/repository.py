@@ -1,6 +1,7 @@
 """A snapshot repository: its snapshots, their indices, metadata and per-shard file lists.
 
-Layouts: ../shared/docs/snapshot-format.md §A (repository data, index metadata ids, shard paths).
+Layouts: Elasticsearch's BlobStoreRepository and RepositoryData (repository data, index metadata ids, shard
+paths), and BlobStoreIndexShardSnapshot(s) for the per-shard file lists.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A decoder for SMILE, the binary JSON Elasticsearch writes its snapshot metadata in.
 
-Token tables: ../shared/docs/snapshot-format.md §B.3 (Jackson's SMILE format specification).
+Token tables: Jackson's SMILE format specification (FasterXML smile-format-specification).
 """
 
 from __future__ import annotations

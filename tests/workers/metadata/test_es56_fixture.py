@@ -26,8 +26,6 @@ INDEX = "test_updates_deletes"
 
 @pytest.fixture(scope="module")
 def documents() -> list[SnapshotDocument]:
-    if not FIXTURE.is_dir():
-        pytest.skip(f"the shared fixture {FIXTURE} is not on this machine")
     return list(read_snapshot_documents(open_blob_store(str(FIXTURE)), SNAPSHOT))
 
 

@@ -1,5 +1,6 @@
-"""The shared fixture snapshots of Elasticsearch 5.6, 6.8 and 7.10: the plan read from the filesystem equals the
-plan read through S3 (a real moto server); what each plan holds; renames reach indices, aliases and patterns."""
+"""The fixture snapshots of Elasticsearch 5.6, 6.8 and 7.10 (tests/fixtures/): the plan read from the filesystem
+equals the plan read through S3 (a real moto server); what each plan holds; renames reach indices, aliases and
+patterns."""
 
 from __future__ import annotations
 
@@ -28,8 +29,6 @@ def _plan(sandbox: SandboxState, location: SnapshotLocation, options: MigrationO
                                                 ("ES_7_10_Single", "global_state_snapshot")])
 def test_s3_and_filesystem_give_the_same_plan(sandbox: SandboxState, aws_env: None, name: str,
                                               snapshot: str) -> None:
-    if not (FIXTURES / name).is_dir():
-        pytest.skip(f"the shared fixture {FIXTURES / name} is not on this machine")
     assert sandbox.s3 is not None
     s3 = s3_client(endpoint=sandbox.s3.endpoint, region=sandbox_s3.REGION)
     bucket = unique("mdrepo")

@@ -215,7 +215,7 @@ def _compare_paths(repo_uri: str, snapshot: str, builder_options: BackfillOption
 @needs_native
 @pytest.mark.parametrize("fixture", ["ES_5_6_Updates_Deletes", "ES_6_8_Single", "ES_7_10_Single"])
 @pytest.mark.parametrize("type_mode", ["drop", "index-per-type"])
-def test_shared_fixture_snapshots_encode_alike(fixture: str, type_mode: str) -> None:
+def test_fixture_snapshots_encode_alike(fixture: str, type_mode: str) -> None:
     folder = FIXTURE_SNAPSHOTS / fixture
     repo = SnapshotRepository(open_blob_store(str(folder)))
     snapshot = repo.snapshots()[0].name

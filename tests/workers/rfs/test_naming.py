@@ -43,8 +43,6 @@ def test_names_follow_the_metadata_rules() -> None:
 @pytest.mark.parametrize("multi_type", ["union", "split"])
 def test_documents_land_in_the_indices_metadata_created(sandbox: SandboxState, tmp_path: Path,
                                                         multi_type: str) -> None:
-    if not ES56.is_dir():
-        pytest.skip(f"the shared fixture {ES56} is not on this machine")
     target = sandbox.engines["target"].url
     name = unique("nm56")
     rename = [f"regex:{INDEX}(.*)={name}$1"]

@@ -1,7 +1,7 @@
 """A realistic snapshot corpus built on a real cluster, and the documents the cluster itself says are live.
 
-``build_corpus`` creates indices that exercise what a snapshot reader must get right (§D of
-``../shared/docs/snapshot-format.md``): custom routing, every ``_id`` encoding (numeric, base64, UTF-8,
+``build_corpus`` creates indices that exercise what a snapshot reader must get right (how Elasticsearch stores
+a document in Lucene): custom routing, every ``_id`` encoding (Elasticsearch's ``Uid.encodeId``: numeric, base64, UTF-8,
 512 bytes), sources sent as JSON with surrounding whitespace, SMILE and YAML, updates and deletes spread
 over several segments (hard deletes through ``.liv`` where soft deletes can be turned off, soft deletes and
 tombstones elsewhere), nested documents, a multi-megabyte document, ``best_compression``, a force-merged

@@ -8,18 +8,17 @@ import sys
 
 import pytest
 
-from tests.conftest import SHARED_DIR
+from tests.conftest import FIXTURE_EXPECTED, FIXTURE_SNAPSHOTS
 from workers.documents.reader import ReadSummary, read_snapshot_documents
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.repository import SnapshotRepository
 
-FIXTURES = SHARED_DIR / "fixtures"
 CASES = [("ES_5_6_Updates_Deletes", "rfs_snapshot"), ("ES_6_8_Single", "global_state_snapshot"),
          ("ES_7_10_Single", "global_state_snapshot")]
 
 
 def expected(name: str) -> list[dict]:
-    return [json.loads(line) for line in (FIXTURES / "expected" / f"{name}.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (FIXTURE_EXPECTED / f"{name}.jsonl").read_text().splitlines()]
 
 
 def as_rows(docs: list) -> list[dict]:
@@ -38,7 +37,7 @@ def as_rows(docs: list) -> list[dict]:
 @pytest.mark.parametrize(("name", "snapshot"), CASES)
 def test_exact_documents(name: str, snapshot: str) -> None:
     summary = ReadSummary()
-    docs = list(read_snapshot_documents(open_blob_store(str(FIXTURES / "snapshots" / name)), snapshot,
+    docs = list(read_snapshot_documents(open_blob_store(str(FIXTURE_SNAPSHOTS / name)), snapshot,
                                         summary=summary))
     assert as_rows(docs) == expected(name)
     assert summary.live == len(docs) and summary.sourceless == 0
@@ -46,7 +45,7 @@ def test_exact_documents(name: str, snapshot: str) -> None:
 
 def test_source_bytes_pass_through_untouched() -> None:
     # The 5.6 sample's unchangeddoc was sent with newlines around it; they must survive.
-    docs = read_snapshot_documents(open_blob_store(str(FIXTURES / "snapshots" / "ES_5_6_Updates_Deletes")),
+    docs = read_snapshot_documents(open_blob_store(str(FIXTURE_SNAPSHOTS / "ES_5_6_Updates_Deletes")),
                                    "rfs_snapshot")
     unchanged = next(d for d in docs if d.id == "unchangeddoc")
     assert unchanged.source != json.dumps(json.loads(unchanged.source)).encode()
@@ -54,7 +53,7 @@ def test_source_bytes_pass_through_untouched() -> None:
 
 
 def test_metadata_decoded() -> None:
-    repo = SnapshotRepository(open_blob_store(str(FIXTURES / "snapshots" / "ES_7_10_Single")))
+    repo = SnapshotRepository(open_blob_store(str(FIXTURE_SNAPSHOTS / "ES_7_10_Single")))
     assert [s.name for s in repo.snapshots()] == ["global_state_snapshot"]
     assert [i.name for i in repo.indices("global_state_snapshot")] == ["posts_2023_02_25", "posts_2024_01_01"]
     meta = repo.index_metadata("global_state_snapshot", "posts_2024_01_01")
@@ -72,10 +71,10 @@ def test_metadata_decoded() -> None:
 
 
 def test_multi_type_metadata_5_6() -> None:
-    repo = SnapshotRepository(open_blob_store(str(FIXTURES / "snapshots" / "ES_5_6_Updates_Deletes")))
+    repo = SnapshotRepository(open_blob_store(str(FIXTURE_SNAPSHOTS / "ES_5_6_Updates_Deletes")))
     meta = repo.index_metadata("rfs_snapshot", "test_updates_deletes")
     assert sorted(meta.mappings) == ["type1", "type2"] and meta.type_name is None
-    templates = SnapshotRepository(open_blob_store(str(FIXTURES / "snapshots" / "ES_6_8_Single"))).global_metadata(
+    templates = SnapshotRepository(open_blob_store(str(FIXTURE_SNAPSHOTS / "ES_6_8_Single"))).global_metadata(
         "global_state_snapshot")["templates"]
     assert "posts_index_template" in templates
 
@@ -84,7 +83,7 @@ def test_multi_type_metadata_5_6() -> None:
 def test_cli_read_jsonl(name: str, snapshot: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "migration_pipeline.cli.console", "snapshot", "read", "--repo",
-         (FIXTURES / "snapshots" / name).as_uri(), "--snapshot", snapshot, "--output", "jsonl"],
+         (FIXTURE_SNAPSHOTS / name).as_uri(), "--snapshot", snapshot, "--output", "jsonl"],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
@@ -94,7 +93,7 @@ def test_cli_read_jsonl(name: str, snapshot: str) -> None:
 
 
 def test_cli_lists_snapshots_and_indices() -> None:
-    repo = (FIXTURES / "snapshots" / "ES_6_8_Single").as_uri()
+    repo = (FIXTURE_SNAPSHOTS / "ES_6_8_Single").as_uri()
     snaps = subprocess.run([sys.executable, "-m", "migration_pipeline.cli.console", "snapshot", "list", "--repo",
                             repo, "--json"], capture_output=True, text=True, timeout=60)
     assert [s["name"] for s in json.loads(snaps.stdout)] == ["global_state_snapshot"]
@@ -111,7 +110,7 @@ def test_cli_lists_snapshots_and_indices() -> None:
     (["--snapshot", "global_state_snapshot", "--index", "posts_2023_02_25", "--shard", "3"], "shards 0..0, not 3"),
 ])
 def test_cli_missing_things_list_what_exists(args: list[str], fragment: str) -> None:
-    repo = (FIXTURES / "snapshots" / "ES_7_10_Single").as_uri()
+    repo = (FIXTURE_SNAPSHOTS / "ES_7_10_Single").as_uri()
     proc = subprocess.run([sys.executable, "-m", "migration_pipeline.cli.console", "snapshot", "read", "--repo",
                            repo, *args], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1

@@ -1,7 +1,8 @@
 """The decompressors of stored-fields chunks, one per compression mode.
 
 Each reads one compressed piece of ``n`` bytes from a sequential reader and returns it decompressed,
-consuming exactly what the writer produced, zero-length pieces included (../shared/docs/snapshot-format.md §C.6).
+consuming exactly what the writer produced, zero-length pieces included (Lucene's CompressionMode and its
+LZ4WithPresetDict/DeflateWithPresetDict modes; the zstd modes of Elasticsearch and OpenSearch).
 """
 
 from __future__ import annotations
