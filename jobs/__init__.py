@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from assets.approvals import GATES
+
 observe_clusters = dg.define_asset_job(
     "observe_clusters",
     selection=dg.AssetSelection.assets("source_cluster", "target_cluster"),
@@ -26,7 +28,7 @@ APPROVAL_JOBS = {
     gate: dg.define_asset_job(f"approve_{gate.removesuffix('_approval')}", selection=dg.AssetSelection.assets(gate),
                               description=f"Record a decision on {gate} (config: approved_by, ticket, decision).",
                               tags={"migration/gate": gate})
-    for gate in ("metadata_approval", "backfill_approval")
+    for gate in GATES
 }
 
 migrate_metadata = dg.define_asset_job(

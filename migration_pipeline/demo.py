@@ -14,15 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from rich.console import Console
 
-from migration_pipeline.config import save_active
+from migration_pipeline.config import WorkflowConfig, save_active
 from migration_pipeline.config.sandbox import sandbox_workflow
-from migration_pipeline.config.store import dagster_home
+from migration_pipeline.config.store import parse, use_dagster_home
 from migration_pipeline.demo_data import load_demo_data
+from migration_pipeline.demo_view import DemoView
 from migration_pipeline.sandbox import manager
 from migration_pipeline.sandbox.paths import NAME_ENV, sandbox_name
+from migration_pipeline.workflow.instance import open_local_instance
 from migration_pipeline.workflow.local import LocalWorkflow, WorkflowError
+from migration_pipeline.workflow.logs import logs_dir, shard_logs_dir
 from workers.common.clusters import ClusterConnection, build_client
+from workers.rfs.status import read_status
 
 REPOSITORY = "migration_demo"
 STEPS = ("source_snapshot", "metadata_evaluation", "migrated_metadata", "shard_backfill", "backfill_parity")
@@ -44,12 +49,16 @@ class DemoReport:
     shards: int = 0
     backfill_docs: int = 0
     backfill_docs_per_s: float = 0.0
+    backfill_worker_seconds: float = 0.0
+    log_file: str = ""
+    worker_logs: str = ""
     status: dict[str, Any] = field(default_factory=dict)
 
     @property
     def parity(self) -> bool:
         """True when every migrated index has as many documents on the target as on the source."""
-        return bool(self.indices) and all(self.source_counts.get(i) == self.target_counts.get(i)
+        return bool(self.indices) and all(self.source_counts.get(i) is not None
+                                          and self.source_counts.get(i) == self.target_counts.get(i)
                                           for i in self.indices)
 
 
@@ -79,57 +88,87 @@ def _clear_target(url: str, indices: list[str]) -> None:
             client.indices.delete(index=name)
 
 
+def _written_counter(config: WorkflowConfig) -> Callable[[str], int]:
+    """Documents the shard workers recorded so far for a snapshot (their checkpoints in the coordination index)."""
+    client = build_client(config.target.connection())
+    index = config.backfill.coordination_index
+    return lambda snapshot: read_status(client, index, snapshot).totals()["docs_written"]
+
+
 def run(scale: float = 1.0, name: str | None = None, interactive: bool = False,
-        say: Callable[[str], None] = print) -> DemoReport:
+        view: DemoView | None = None) -> DemoReport:
     """Start the default sandbox, load the demo data and run the workflow in Dagster to the parity check."""
     report = DemoReport()
     name = sandbox_name(name)
     os.environ[NAME_ENV] = name
+    home = use_dagster_home()  # before anything asks Dagster for its instance: a bare shell exports nothing
+    report.dagster_home = str(home)
+    logs = logs_dir()
+    logs.mkdir(parents=True, exist_ok=True)
+    report.log_file = str(logs / "demo.log")
+    report.worker_logs = str(shard_logs_dir())
+    with open(report.log_file, "a", encoding="utf-8") as log:
+        view = view or DemoView(Console(stderr=True), log)
+        view.log = log
+        view.start_spinner()
+        try:
+            _run(report, name, scale, interactive, view)
+        finally:
+            view.stop_spinner()
+    return report
 
+
+def _run(report: DemoReport, name: str, scale: float, interactive: bool, view: DemoView) -> None:
     began = time.monotonic()
-    state = manager.up(manager.UpRequest(), name=name, progress=say)
+    state = manager.up(manager.UpRequest(), name=name, progress=view.detail)
     source, target = state.engines["source"], state.engines["target"]
     report.source_url, report.target_url = source.url, target.url
     report.phases["sandbox"] = round(time.monotonic() - began, 1)
+    view.phase("sandbox", report.phases["sandbox"], f"{source.engine} {source.version} → {target.engine} "
+               f"{target.version} on 127.0.0.1")
 
     began = time.monotonic()
-    datasets = load_demo_data(source.url, scale, say)
+    datasets = load_demo_data(source.url, scale, view.detail)
     report.indices = [d.index for d in datasets]
     report.phases["load"] = round(time.monotonic() - began, 1)
+    view.phase("data", report.phases["load"], f"{sum(d.docs for d in datasets):,} documents in "
+               f"{len(datasets)} indices on the source")
     _clear_target(target.url, report.indices)
 
-    home = dagster_home()
-    report.dagster_home = str(home)
-    config = sandbox_workflow(state, repository=REPOSITORY, create="demo-{timestamp}",
-                              indices=report.indices, skip_approvals=not interactive)
-    save_active(config)
-    say(f"workflow config: {home / 'migration' / 'workflow.yaml'}")
+    text = sandbox_workflow(state, repository=REPOSITORY, create="demo-{timestamp}",
+                            indices=report.indices, skip_approvals=not interactive)
+    view.detail(f"workflow config: {save_active(text)}")
+    view.written = _written_counter(parse(text, "the demo's workflow config"))
     started = time.time()
     began = time.monotonic()
-    with dg.DagsterInstance.get() as instance:
-        workflow = LocalWorkflow(instance, say)
+    with open_local_instance() as instance:
+        workflow = LocalWorkflow(instance, view.detail, observer=view, worker_logs_on_stderr=view.verbose)
         workflow.reset()
         if interactive:
-            _interactive(report, home, say)
+            _interactive(report, Path(report.dagster_home), view.detail)
         else:
             try:
                 workflow.submit(new_snapshot=True)
             except WorkflowError as exc:
-                say(f"workflow stopped: {exc}")
+                view.console.print(f"[red]workflow stopped:[/] {exc}", highlight=False)
         report.phases["workflow"] = round(time.monotonic() - began, 1)
         report.phases.update(_phase_times(instance, started))
         status = workflow.status()
         report.status = status.to_dict()
-        snapshot = workflow.facts().assets["source_snapshot"].metadata
+        facts = workflow.facts()
+        snapshot = facts.assets["source_snapshot"].metadata
         report.snapshot = str(snapshot.get("snapshot", ""))
         report.shards = int(snapshot.get("shards") or 0)
         report.backfill_docs = status.documents
-        counts = workflow.facts().assets["backfill_parity"].metadata.get("counts") or {}
+        counts = facts.assets["backfill_parity"].metadata.get("counts") or {}
     report.source_counts = {i: c["source"] for i, c in counts.items()}
     report.target_counts = {i: c["target"] for i, c in counts.items()}
+    if view.backfill_seconds:
+        # Wall time of the shard runs as this process saw them: the run bookkeeping between shards is included.
+        report.phases["shard_backfill"] = round(view.backfill_seconds, 1)
+        report.backfill_worker_seconds = round(view.worker_seconds, 1)
     seconds = report.phases.get("shard_backfill")
     report.backfill_docs_per_s = round(report.backfill_docs / seconds) if seconds else 0.0
-    return report
 
 
 def _interactive(report: DemoReport, home: Path, say: Callable[[str], None]) -> None:

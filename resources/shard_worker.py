@@ -7,11 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from migration_pipeline.config import WorkflowConfig
 from migration_pipeline.config.model import BasicAuthModel, KubernetesWorkerModel, SigV4AuthModel
 
-WORKER_COMMAND = ["python", "-m", "workers.rfs"]
+# -P: the working directory is not put on sys.path, so a folder there named like a project package (the clone's
+# tests/workers, say) cannot shadow it; the run's working directory is whatever the user's shell had.
+WORKER_MODULE = ["-P", "-m", "workers.rfs"]
+WORKER_COMMAND = ["python", *WORKER_MODULE]
 
 
 def worker_extras(config: WorkflowConfig, snapshot: dict[str, Any], dead_letter_dir: Path) -> dict[str, Any]:
@@ -41,6 +45,12 @@ def worker_extras(config: WorkflowConfig, snapshot: dict[str, Any], dead_letter_
     return {k: v for k, v in extras.items() if v is not None}
 
 
+def shard_log_name(partition_key: str) -> str:
+    """A shard worker's log file name: ``index:shard`` with the colon made safe for every filesystem."""
+    index, _, shard = partition_key.rpartition(":")
+    return f"{index}-{shard}.log"
+
+
 def shard_pod_spec(kube: KubernetesWorkerModel, password_envs: list[str]) -> dict[str, Any]:
     """The pod spec of a shard worker: resources sized for one shard, secrets from a Kubernetes secret."""
     container: dict[str, Any] = {
@@ -61,6 +71,16 @@ class ShardWorkerResource(dg.ConfigurableResource):
     """Starts the backfill worker of one shard and streams its logs and metadata back through Pipes."""
 
     python: str = sys.executable
+    log_dir: str | None = Field(default=None, description="local workers also write their log lines to "
+                                "LOG_DIR/<index>-<shard>.log (the in-process drivers set it)")
+    log_stderr: bool = Field(default=True, description="with log_dir: also write them on stderr (the run's "
+                             "captured output)")
+
+    def _log_extras(self, context: dg.AssetExecutionContext) -> dict[str, Any]:
+        if not self.log_dir:
+            return {}
+        return {"log_file": str(Path(self.log_dir) / shard_log_name(context.partition_key)),
+                "log_file_only": not self.log_stderr}
 
     def run(self, context: dg.AssetExecutionContext, config: WorkflowConfig,
             extras: dict[str, Any]) -> dg.MaterializeResult:
@@ -75,5 +95,5 @@ class ShardWorkerResource(dg.ConfigurableResource):
                 base_pod_spec=shard_pod_spec(kube, password_envs), extras=extras,
             ).get_materialize_result()
         return dg.PipesSubprocessClient().run(
-            context=context, command=[self.python, "-m", "workers.rfs"], extras=extras,
+            context=context, command=[self.python, *WORKER_MODULE], extras={**extras, **self._log_extras(context)},
         ).get_materialize_result()

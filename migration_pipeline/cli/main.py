@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from migration_pipeline.cli import sandbox
-from migration_pipeline.cli.common import err, handle_errors, out, print_json, quiet_dagster_warnings, set_debug
+from migration_pipeline.cli.common import err, handle_errors, out, print_json, set_debug
 from workers.capture.cli import proxy as capture_proxy
+
+REPO = Path(__file__).resolve().parents[2]
 
 app = typer.Typer(help="Elasticsearch/OpenSearch migration assistant.", no_args_is_help=True, add_completion=False)
 app.add_typer(sandbox.app, name="sandbox")
@@ -30,14 +35,15 @@ def demo(
     name: Annotated[str | None, typer.Option(help="Sandbox name.")] = None,
     interactive: Annotated[bool, typer.Option("--interactive", help="Start the Dagster UI and let a person approve "
                                               "each gate there (default: the demo approves them itself)")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the details and the shard workers' "
+                                          "log lines (always written to the demo's log files)")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Run the main job on the embedded default: sandbox, data, then snapshot → metadata → backfill in Dagster."""
     from migration_pipeline import demo as demo_job
+    from migration_pipeline.demo_view import DemoView
 
-    quiet_dagster_warnings()
-    report = demo_job.run(scale=scale, name=name, interactive=interactive,
-                          say=lambda m: err.print(f"[dim]demo:[/] {m}", highlight=False))
+    report = demo_job.run(scale=scale, name=name, interactive=interactive, view=DemoView(err, verbose=verbose))
     if json_output:
         print_json({**report.__dict__, "parity": report.parity})
         raise typer.Exit(0 if report.parity else 1)
@@ -48,21 +54,38 @@ def demo(
         src, tgt = report.source_counts.get(index), report.target_counts.get(index)
         table.add_row(index, str(src), str(tgt), "[green]yes[/]" if src is not None and src == tgt else "[red]NO[/]")
     out.print(table)
-    phases = ", ".join(f"{k} {v:.1f}s" for k, v in report.phases.items())
-    out.print(f"phases: {phases}")
-    out.print(f"backfill: {report.backfill_docs} documents, {report.backfill_docs_per_s:.0f} docs/s")
+    total = sum(v for k, v in report.phases.items() if k in ("sandbox", "load", "workflow"))
+    out.print(f"backfill: {report.backfill_docs:,} documents in {report.phases.get('shard_backfill', 0):.1f} s, "
+              f"{report.backfill_docs_per_s:,.0f} docs/s (shard workers: {report.backfill_worker_seconds:.1f} s "
+              f"in all); the whole demo: {total:.1f} s")
+    out.print(f"logs: {report.log_file}; shard workers: {report.worker_logs}/")
     out.print(f"source {report.source_url}  target {report.target_url}")
+    venv = Path(sys.executable).parent
     ui = report.dagster_url or "http://127.0.0.1:3000"
+    out.print("next:")
     if not report.dagster_url:
-        out.print("Dagster UI on these results (asset group 'migration'):\n"
-                  f"  DAGSTER_HOME={report.dagster_home} .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000")
-    out.print(f"  then open {ui}; `DAGSTER_HOME={report.dagster_home} .venv/bin/workflow status` shows the same.\n"
-              "Stop the sandbox with: .venv/bin/migration sandbox down")
+        out.print(f"  the Dagster UI on these results: {venv}/migration ui   (then open {ui})")
+    out.print(f"  the same in the terminal: {venv}/workflow status   or   {venv}/workflow manage\n"
+              f"  stop the sandbox: {venv}/migration sandbox down")
     if not report.parity:
         failed = [p["name"] for p in report.status.get("phases", []) if p["state"] not in ("done",)]
         if failed:
             err.print(f"[red]not done:[/] {', '.join(failed)}")
         raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def ui(port: Annotated[int, typer.Option(help="Port of the web UI on 127.0.0.1")] = 3000,
+       host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1") -> None:
+    """Start the Dagster UI (``dagster dev``: webserver and daemon) on the project's Dagster home."""
+    from migration_pipeline.config.store import use_dagster_home
+
+    home = use_dagster_home()
+    err.print(f"Dagster home {home}; UI on http://{host}:{port} (Ctrl-C stops it)", highlight=False)
+    dagster = Path(sys.executable).parent / "dagster"
+    os.chdir(REPO)
+    os.execv(str(dagster), [str(dagster), "dev", "-w", str(REPO / "workspace.yaml"), "-h", host, "-p", str(port)])
 
 
 if __name__ == "__main__":

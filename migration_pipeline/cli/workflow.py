@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from migration_pipeline.cli.common import err, handle_errors, out, print_json, quiet_dagster_warnings, set_debug
+from migration_pipeline.cli.workflow_views import follow_shard_log, print_markdown, shard_table, status_table
 from migration_pipeline.config import active_config_path, load_active, load_file, save_active
 from migration_pipeline.config.store import parse, sample_text
 from migration_pipeline.workflow.driver import Driver, open_driver
 from migration_pipeline.workflow.local import WorkflowError
-from migration_pipeline.workflow.status import WorkflowStatus
+from migration_pipeline.workflow.outputs import outputs_index, render_output
+from migration_pipeline.workflow.phases import GATE_NAMES, SHARD_PHASE, parse_gate, parse_phase, valid_names
+from migration_pipeline.workflow.status import PHASES, WorkflowStatus
 from workers.common.errors import ConfigurationError
 
 app = typer.Typer(help="Drive the migration workflow in Dagster.", no_args_is_help=True, add_completion=False)
@@ -30,7 +32,6 @@ app.add_typer(configure, name="configure")
 
 DagsterUrl = Annotated[str | None, typer.Option("--dagster-url", envvar="DAGSTER_URL",
                                                 help="Dagster webserver (http://host:port); empty: in-process")]
-GATE_NAMES = ("metadata_approval", "backfill_approval")
 
 
 @app.callback()
@@ -63,9 +64,23 @@ def configure_main(ctx: typer.Context,
 
 
 @configure.command("sample")
-def configure_sample() -> None:
-    """Print a commented sample workflow file (every key with its default)."""
-    typer.echo(sample_text(), nl=False)
+@handle_errors
+def configure_sample(
+        load: Annotated[bool, typer.Option("--load", help="Make the sample the active config instead of printing it")
+                        ] = False,
+        force: Annotated[bool, typer.Option("--force", help="With --load: overwrite an edited active config")
+                         ] = False) -> None:
+    """Print a commented sample workflow file (every key with its default), or load it (``--load``)."""
+    text = sample_text()
+    if not load:
+        typer.echo(text, nl=False)
+        return
+    path = active_config_path()
+    if path.is_file() and path.read_text() != text and not force:
+        raise ConfigurationError(f"the active config {path} differs from the sample (it was edited); "
+                                 "`workflow configure sample --load --force` overwrites it")
+    out.print(f"the sample is now the active workflow config ({save_active(text)}); "
+              "edit it with `workflow configure edit`")
 
 
 @configure.command("view")
@@ -113,21 +128,14 @@ def _say(message: str) -> None:
 
 
 def _print_status(status: WorkflowStatus) -> None:
-    table = Table(title="migration workflow")
-    for col in ("phase", "state", "detail"):
-        table.add_column(col)
-    colors = {"done": "green", "failed": "red", "rejected": "red", "running": "cyan", "waiting for approval": "yellow"}
-    for phase in status.phases:
-        color = colors.get(phase.state, "white")
-        table.add_row(phase.name, f"[{color}]{phase.state}[/]", phase.detail)
-    out.print(table)
+    out.print(status_table(status, "migration workflow"))
     s = status.shards
     out.print(f"shards: {s.get('done', 0)} done, {s.get('failed', 0)} failed, {s.get('running', 0)} running, "
               f"{s.get('pending', 0)} pending; documents migrated: {status.documents}")
     if status.failed_shards:
         out.print(f"failed shards: {', '.join(status.failed_shards)} (`workflow submit` again runs them)")
     for gate in status.pending_gates:
-        out.print(f"[yellow]waiting for {gate}[/]: workflow approve {gate} --by NAME")
+        out.print(f"[yellow]waiting for {gate}[/] (approval step): workflow approve step {gate} --by NAME")
     for gate in status.rejected_gates:
         out.print(f"[red]{gate} was rejected[/]: the workflow stops here")
 
@@ -179,22 +187,21 @@ def submit(dagster_url: DagsterUrl = None,
 @app.command()
 @handle_errors
 def status(dagster_url: DagsterUrl = None,
-           live: Annotated[bool, typer.Option("--live", help="Refresh until interrupted")] = False,
+           live: Annotated[bool, typer.Option("--live", "--live-status", help="Refresh until interrupted")
+                           ] = False,
            json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Each phase's state, shards done/failed/running/pending, documents migrated, pending gates."""
     driver = open_driver(dagster_url, _say)
     if live:
         from rich.live import Live
 
+        if not out.is_terminal:  # a pipe or a file: Live would print only at the end, so one table per refresh
+            while True:
+                out.print(status_table(driver.status(), f"migration workflow ({time.strftime('%H:%M:%S')})"))
+                time.sleep(2)
         with Live(console=out, refresh_per_second=1) as view:
             while True:
-                current = driver.status()
-                table = Table(title=f"migration workflow ({time.strftime('%H:%M:%S')})")
-                for col in ("phase", "state", "detail"):
-                    table.add_column(col)
-                for phase in current.phases:
-                    table.add_row(phase.name, phase.state, phase.detail)
-                view.update(table)
+                view.update(status_table(driver.status(), f"migration workflow ({time.strftime('%H:%M:%S')})"))
                 time.sleep(2)
     current = driver.status()
     if json_output:
@@ -205,42 +212,110 @@ def status(dagster_url: DagsterUrl = None,
 
 @app.command()
 @handle_errors
-def approve(gate: Annotated[str | None, typer.Argument(help="metadata_approval or backfill_approval")] = None,
+def approve(steps: Annotated[list[str] | None, typer.Argument(
+                metavar="[step] STEP...", help=f"the approval step as `workflow status` prints it: "
+                     f"{', '.join(GATE_NAMES)}", show_default=False)] = None,
             by: Annotated[str | None, typer.Option("--by", help="Who approves (default: $USER)")] = None,
             ticket: Annotated[str | None, typer.Option("--ticket", help="Change ticket or reason")] = None,
             reject: Annotated[bool, typer.Option("--reject", help="Reject instead: the workflow stops")] = False,
             list_pending: Annotated[bool, typer.Option("--list", help="Show the gates waiting for a decision")] = False,
             dagster_url: DagsterUrl = None) -> None:
-    """Approve (or reject) a gate; the gated phase then starts."""
+    """Approve (or reject) an approval step (a gate); the gated phase then starts.
+
+    `workflow approve step backfill_approval --by NAME`; `workflow approve metadata_approval` works too.
+    """
+    names = list(steps or [])
+    if names[:1] == ["step"]:
+        names = names[1:]
+        if not names and not list_pending:
+            raise ConfigurationError(f"approve step: name the step ({', '.join(GATE_NAMES)})")
+    gates = [parse_gate(name) for name in names]
     driver = open_driver(dagster_url, _say)
-    if list_pending or gate is None:
+    if list_pending or not gates:
         pending = driver.status().pending_gates
         out.print("\n".join(pending) if pending else "no gate is waiting for a decision")
         return
-    if gate not in GATE_NAMES:
-        raise ConfigurationError(f"unknown gate {gate!r}; gates: {', '.join(GATE_NAMES)}")
     approver = by or os.environ.get("USER") or "unknown"
-    driver.approve(gate, approver, ticket, "reject" if reject else "approve")
+    for gate in gates:
+        driver.approve(gate, approver, ticket, "reject" if reject else "approve")
     if not dagster_url:
         _print_status(driver.status())
 
 
 @app.command()
 @handle_errors
-def log(dagster_url: DagsterUrl = None,
+def log(phase: Annotated[str | None, typer.Argument(
+            help=f"all (default), or one phase: {valid_names()}", show_default=False)] = None,
+        dagster_url: DagsterUrl = None,
         follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines")] = False,
         limit: Annotated[int, typer.Option(help="Lines of history to show")] = 50) -> None:
-    """The workflow's event log (runs of every phase), newest last."""
+    """The workflow's event log (runs of every phase, or of one phase or shard), newest last."""
+    ref = parse_phase(phase)
     driver = open_driver(dagster_url, _say)
+    if ref is not None and ref.shard is not None:
+        parse_phase(phase, [s.key for s in driver.shards()])
     seen: set[str] = set()
     while True:
-        for line_id, line in driver.log_lines(limit):
+        lines = driver.log_lines(limit) if ref is None else driver.phase_log_lines(ref, limit)
+        for line_id, line in lines:
             if line_id not in seen:
                 seen.add(line_id)
                 out.print(line, highlight=False, markup=False)
         if not follow:
             return
         time.sleep(2)
+
+
+@app.command()
+@handle_errors
+def output(phase: Annotated[str | None, typer.Argument(
+               help=f"the phase whose output to show: {valid_names()}; none: the phases that have output",
+               show_default=False)] = None,
+           follow: Annotated[bool, typer.Option("--follow", "-f", help="A shard: keep printing its worker log "
+                                                "until the shard's run ends")] = False,
+           dagster_url: DagsterUrl = None,
+           json_output: Annotated[bool, typer.Option("--json", help="The phase's metadata as JSON")] = False) -> None:
+    """A phase's output as a person reads it: the evaluation report, the migrate result, a shard's worker log, ..."""
+    ref = parse_phase(phase)
+    driver = open_driver(dagster_url, _say)
+    if ref is None:
+        index = outputs_index({name: driver.phase_metadata(name) for name in PHASES if name != SHARD_PHASE},
+                              driver.shards())
+        out.print("\n".join(index) if index else "no phase has output yet (`workflow submit` starts the workflow)",
+                  highlight=False, markup=False)
+        return
+    if ref.name == SHARD_PHASE:
+        shards = driver.shards()
+        if ref.shard is None:
+            if json_output:
+                print_json([s.to_dict() for s in shards])
+            else:
+                out.print(shard_table(shards))
+            return
+        parse_phase(phase, [s.key for s in shards])
+        if not follow_shard_log(driver, ref.shard, follow, _say):
+            raise typer.Exit(1)
+        return
+    meta = driver.phase_metadata(ref.name)
+    if json_output:
+        print_json(meta)
+        return
+    text = render_output(ref.name, meta)
+    if not text:
+        state = driver.status().phase(ref.name).state
+        err.print(f"{ref.name} has no output yet ({state})")
+        raise typer.Exit(1)
+    print_markdown(text)
+
+
+@app.command()
+@handle_errors
+def manage(dagster_url: DagsterUrl = None,
+           refresh_s: Annotated[float, typer.Option("--refresh", help="Seconds between refreshes")] = 2.0) -> None:
+    """A terminal UI: phases, gates with their evidence (approve/reject in place), shards, and logs."""
+    from migration_pipeline.tui.app import WorkflowApp
+
+    WorkflowApp(lambda say: open_driver(dagster_url, say), refresh_s=refresh_s).run()
 
 
 @app.command()

@@ -43,6 +43,17 @@ def dagster_home() -> Path:
     return home
 
 
+def use_dagster_home() -> Path:
+    """Make :func:`dagster_home` the ``$DAGSTER_HOME`` of this process and the ones it starts; returns it.
+
+    Dagster reads the variable itself (``DagsterInstance.get()``, ``dagster dev``, run workers), so every entry point
+    of the project calls this before Dagster looks: a shell with nothing exported must work.
+    """
+    home = dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
 def active_config_path() -> Path:
     """``$MIGRATION_WORKFLOW_CONFIG``, else ``$DAGSTER_HOME/migration/workflow.yaml``: one instance, one migration."""
     explicit = os.environ.get(CONFIG_ENV)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from migration_pipeline.workflow.status import WorkflowStatus
+
+if TYPE_CHECKING:
+    from migration_pipeline.workflow.outputs import LogChunk, ShardFacts
+    from migration_pipeline.workflow.phases import PhaseRef
 
 
 class Driver(Protocol):
@@ -27,6 +30,18 @@ class Driver(Protocol):
     def reset(self) -> None:
         """Forget the recorded phases."""
 
+    def shards(self, keys: list[str] | None = None) -> list[ShardFacts]:
+        """Each shard (or those of ``keys``): state, documents, documents/s."""
+
+    def phase_metadata(self, phase: str) -> dict[str, Any]:
+        """The metadata of the phase's last materialization ({} when it has none)."""
+
+    def phase_log_lines(self, phase: PhaseRef, limit: int) -> list[tuple[str, str]]:
+        """(unique id, line) of the phase's (or one shard's) run events, oldest first."""
+
+    def shard_log(self, key: str, cursor: int = 0) -> LogChunk:
+        """New lines of a shard worker's log since ``cursor``."""
+
 
 def open_driver(dagster_url: str | None, say: Callable[[str], None]) -> Driver:
     """The GraphQL driver for ``dagster_url``, else the in-process one on ``$DAGSTER_HOME``."""
@@ -34,10 +49,7 @@ def open_driver(dagster_url: str | None, say: Callable[[str], None]) -> Driver:
         from migration_pipeline.workflow.remote import RemoteWorkflow
 
         return RemoteWorkflow(dagster_url, say)
-    import dagster as dg
-
-    from migration_pipeline.config.store import dagster_home
+    from migration_pipeline.workflow.instance import open_local_instance
     from migration_pipeline.workflow.local import LocalWorkflow
 
-    os.environ["DAGSTER_HOME"] = str(dagster_home())
-    return LocalWorkflow(dg.DagsterInstance.get(), say)
+    return LocalWorkflow(open_local_instance(), say)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,12 @@ import dagster as dg
 
 from assets.approvals import AUTO_APPROVER, metadata_of
 from migration_pipeline.config import active_config_path, load_active
+from migration_pipeline.workflow import local_outputs
+from migration_pipeline.workflow.instance import runs_configure_logging
+from migration_pipeline.workflow.logs import shard_log_path, shard_logs_dir
+from migration_pipeline.workflow.observer import SayObserver, ShardOutcome, WorkflowObserver
+from migration_pipeline.workflow.outputs import LogChunk, ShardFacts
+from migration_pipeline.workflow.phases import PhaseRef
 from migration_pipeline.workflow.resume import plan_submit
 from migration_pipeline.workflow.status import PHASES, AssetFacts, Facts, WorkflowStatus, summarize
 from sensors.gates import approval_run_config, due_auto_approvals
@@ -41,10 +48,16 @@ def _definitions() -> dg.Definitions:
 class LocalWorkflow:
     """Submit, approve, advance and inspect the workflow in-process."""
 
-    def __init__(self, instance: dg.DagsterInstance, say: Say = print) -> None:
+    def __init__(self, instance: dg.DagsterInstance, say: Say = print, observer: WorkflowObserver | None = None,
+                 worker_logs_on_stderr: bool = False) -> None:
         self.instance = instance
         self.say = say
+        self.observer = observer or SayObserver(say)
         self.defs = _definitions()
+        # Each shard worker writes its log file (`workflow output SHARD` reads it); on stderr only when asked, since
+        # its lines would interleave with the CLI's own.
+        self._worker_resource = {"shard_worker": {"config": {"log_dir": str(shard_logs_dir()),
+                                                             "log_stderr": worker_logs_on_stderr}}}
 
     @property
     def _cursor_path(self) -> Path:
@@ -53,12 +66,19 @@ class LocalWorkflow:
     def _execute(self, job: str, *, run_config: dict[str, Any] | None = None, partition_key: str | None = None,
                  tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
         config: dict[str, Any] = {**_QUIET, **(run_config or {})}
-        result = self.defs.resolve_job_def(job).execute_in_process(
+        job_def = self.defs.resolve_job_def(job)
+        if "shard_worker" in job_def.resource_defs:
+            config["resources"] = self._worker_resource
+        result = job_def.execute_in_process(
             instance=self.instance, run_config=config, partition_key=partition_key, tags=tags, raise_on_error=False)
+        if partition_key is None:
+            self._report_steps(result)
         if not result.success:
             failure = next((e for e in result.all_events if e.is_step_failure), None)
-            reason = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data \
+            reason = _failure_reason(failure.step_failure_data.error) if failure and failure.step_failure_data \
                 and failure.step_failure_data.error else "see the run's logs"
+            if job_def.name == "backfill_shards" and partition_key:
+                reason += f"; the worker's log: {shard_log_path(partition_key)}"
             where = f" [{partition_key}]" if partition_key else ""
             raise WorkflowError(f"{job}{where} failed (run {result.run_id}): {reason}")
         return result
@@ -134,18 +154,44 @@ class LocalWorkflow:
                 self.say(f"{asset} ...")
                 self._execute(job)
 
+    def _report_steps(self, result: dg.ExecuteInProcessResult) -> None:
+        metadata = {event.step_key: {k: v.value for k, v in
+                                     event.step_materialization_data.materialization.metadata.items()}
+                    for event in result.get_asset_materialization_events()}
+        for stat in self.instance.get_run_step_stats(result.run_id):
+            if stat.start_time and stat.end_time:
+                self.observer.step_finished(stat.step_key, stat.end_time - stat.start_time,
+                                            metadata.get(stat.step_key, {}))
+
+    def shard_parallelism(self) -> int:
+        """Shard runs at once: the limit of the shard asset's pool, as ``dagster dev``'s run queue applies it."""
+        if runs_configure_logging(self.instance):
+            return 1
+        pool = self.defs.resolve_assets_def("shard_backfill").op.pool
+        if pool and pool in self.instance.event_log_storage.get_concurrency_keys():
+            return max(1, self.instance.event_log_storage.get_concurrency_info(pool).slot_count)
+        return max(1, self.instance.get_concurrency_config().pool_config.default_pool_limit or 1)
+
+    def _backfill_one(self, key: str) -> ShardOutcome:
+        self.observer.shard_started(key)
+        try:
+            run = self._execute("backfill_shards", partition_key=key)
+            outcome = ShardOutcome(key, _materialization_metadata(run, "shard_backfill"))
+        except WorkflowError as exc:
+            outcome = ShardOutcome(key, {}, str(exc))
+        self.observer.shard_finished(outcome)
+        return outcome
+
     def _backfill(self, partitions: list[str]) -> None:
-        failed: list[str] = []
-        for n, key in enumerate(partitions, 1):
-            try:
-                run = self._execute("backfill_shards", partition_key=key)
-            except WorkflowError as exc:
-                failed.append(key)
-                self.say(f"shard {key} ({n}/{len(partitions)}) FAILED: {exc}")
-                continue
-            meta = _materialization_metadata(run, "shard_backfill")
-            self.say(f"shard {key} ({n}/{len(partitions)}): {meta.get('status')}, "
-                     f"{meta.get('documents')} documents")
+        parallel = min(self.shard_parallelism(), len(partitions))
+        self.observer.backfill_started(partitions, parallel)
+        try:
+            # Threads, not processes: each shard's work is its worker subprocess; a run's own bookkeeping is small.
+            with ThreadPoolExecutor(parallel, thread_name_prefix="shard") as pool:
+                outcomes = list(pool.map(self._backfill_one, partitions))
+        finally:
+            self.observer.backfill_finished()
+        failed = [o.key for o in outcomes if o.error]
         if failed:
             raise WorkflowError(f"{len(failed)} shard(s) failed: {', '.join(failed)}; "
                                 "`workflow submit` again runs the missing ones")
@@ -210,6 +256,31 @@ class LocalWorkflow:
         for name in PHASES:
             self.instance.wipe_assets([dg.AssetKey(name)])
         self._cursor_path.unlink(missing_ok=True)
+
+    # What `workflow output`/`log PHASE` and `workflow manage` read (migration_pipeline/workflow/local_outputs.py).
+
+    def shards(self, keys: list[str] | None = None) -> list[ShardFacts]:
+        """Each shard (or those of ``keys``): state, documents, documents/s."""
+        return local_outputs.shards(self.instance, keys)
+
+    def phase_metadata(self, phase: str) -> dict[str, Any]:
+        """The metadata of the phase's last materialization ({} when it has none)."""
+        return local_outputs.phase_metadata(self.instance, phase)
+
+    def phase_log_lines(self, phase: PhaseRef, limit: int) -> list[tuple[str, str]]:
+        """(unique id, line) of the phase's (or one shard's) run events, oldest first."""
+        return local_outputs.phase_log_lines(self.instance, phase, limit)
+
+    def shard_log(self, key: str, cursor: int = 0) -> LogChunk:
+        """New lines of the shard worker's log file since ``cursor``."""
+        return local_outputs.shard_log(key, cursor)
+
+
+def _failure_reason(error: Any) -> str:
+    """The innermost message of a step failure's error chain: Dagster wraps the asset's own error in its own."""
+    while error.cause is not None and error.message.startswith("dagster._core.errors.DagsterExecutionStep"):
+        error = error.cause
+    return str(error.message).strip().removeprefix("dagster._core.errors.")
 
 
 def _materialization_metadata(run: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:

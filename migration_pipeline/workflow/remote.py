@@ -11,6 +11,9 @@ from urllib.parse import urlparse
 
 import requests
 
+from migration_pipeline.workflow import remote_outputs
+from migration_pipeline.workflow.outputs import LogChunk, ShardFacts
+from migration_pipeline.workflow.phases import PhaseRef
 from migration_pipeline.workflow.resume import plan_submit
 from migration_pipeline.workflow.status import PHASES, AssetFacts, Facts, WorkflowStatus, summarize
 from sensors.gates import approval_run_config
@@ -235,3 +238,21 @@ class RemoteWorkflow:
         wiped = self.query(_WIPE, {"keys": [{"assetKey": {"path": [p]}} for p in PHASES]})["wipeAssets"]
         if wiped["__typename"] in ("PythonError", "UnauthorizedError"):
             raise DagsterApiError(f"could not wipe the workflow's assets: {wiped.get('message')}")
+
+    # What `workflow output`/`log PHASE` and `workflow manage` read (migration_pipeline/workflow/remote_outputs.py).
+
+    def shards(self, keys: list[str] | None = None) -> list[ShardFacts]:
+        """Each shard (or those of ``keys``): state, documents, documents/s."""
+        return remote_outputs.shards(self, keys)
+
+    def phase_metadata(self, phase: str) -> dict[str, Any]:
+        """The metadata of the phase's last materialization ({} when it has none)."""
+        return remote_outputs.phase_metadata(self, phase)
+
+    def phase_log_lines(self, phase: PhaseRef, limit: int) -> list[tuple[str, str]]:
+        """(unique id, line) of the phase's (or one shard's) run events, oldest first."""
+        return remote_outputs.phase_log_lines(self, phase, limit)
+
+    def shard_log(self, key: str, cursor: int = 0) -> LogChunk:
+        """New lines of the shard worker's log: its file on this machine, else the run's captured stderr."""
+        return remote_outputs.shard_log(self, key, cursor)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from assets.approvals import GATES
+
 PHASES = ("source_snapshot", "metadata_evaluation", "metadata_approval", "migrated_metadata", "backfill_approval",
           "shard_backfill", "backfill_parity")
-GATES = {"metadata_approval": "metadata_evaluation", "backfill_approval": "migrated_metadata"}
 RUNNING = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "MANAGED", "CANCELING"}
 
 
@@ -40,6 +41,7 @@ class Phase:
     name: str
     state: str
     detail: str = ""
+    kind: str = "phase"  # "gate": an approval step, decided with `workflow approve step NAME`
 
 
 @dataclass
@@ -134,7 +136,7 @@ def summarize(facts: Facts) -> WorkflowStatus:
             elif asset.metadata.get("decision") == "reject":
                 state = "rejected"
                 rejected.append(name)
-        phases.append(Phase(name, state, _detail(name, asset)))
+        phases.append(Phase(name, state, _detail(name, asset), "gate" if name in GATES else "phase"))
     parity_meta = facts.assets.get("backfill_parity", AssetFacts()).metadata
     parity = {"mismatched": parity_meta.get("mismatched"), "target_documents": parity_meta.get("target_documents")} \
         if parity_meta else None

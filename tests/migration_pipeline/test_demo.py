@@ -1,35 +1,93 @@
-"""The README's main job: a small demo run goes through the whole workflow in Dagster with matching counts."""
+"""The README's main job as a newcomer runs it: a shell with nothing exported, its own cache, the whole workflow.
+
+The demo starts its own sandbox here (in a fresh cache folder, moved by MIGRATION_CACHE_DIR, the one documented
+variable for it), so nothing the test session set up or exported can hide a failure of a bare shell.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
-from migration_pipeline.sandbox.state import SandboxState
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SCALE_002 = {"logs-2024.01": 2000, "logs-2024.02": 1200, "products": 600, "orders": 200}
 
 
-def test_demo_runs_the_workflow_in_dagster_with_parity(sandbox: SandboxState, tmp_path: Path) -> None:
-    env = dict(os.environ, DAGSTER_HOME=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-m", "migration_pipeline.cli.main", "demo", "--scale", "0.02", "--json"],
-                          env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
-    assert report["parity"] is True
-    assert report["indices"] == ["logs-2024.01", "logs-2024.02", "products", "orders"]
-    assert report["source_counts"] == {"logs-2024.01": 2000, "logs-2024.02": 1200, "products": 600, "orders": 200}
-    assert report["target_counts"] == report["source_counts"]
-    assert report["shards"] == 9 and report["backfill_docs"] == 4000
-    assert {"sandbox", "load", "source_snapshot", "metadata_evaluation", "migrated_metadata", "shard_backfill",
-            "backfill_parity"} <= report["phases"].keys()
-    # Every phase ran as Dagster runs in the persistent instance the UI shows; the gates were approved on record.
-    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+@pytest.fixture(scope="module")
+def bare_env() -> Iterator[dict[str, str]]:
+    """PATH and HOME only, plus a cache folder of its own; the demo's sandbox is stopped afterwards."""
+    # mkdtemp makes a 0700 folder; as root the engines run as another user, who must reach their files.
+    cache = Path(tempfile.mkdtemp(prefix="bare-demo-"))
+    cache.chmod(0o755)
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "MIGRATION_CACHE_DIR": str(cache)}
+    try:
+        yield env
+    finally:
+        subprocess.run([str(BIN / "migration"), "sandbox", "down"], env=env, capture_output=True, timeout=300)
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    # From a folder under the clone other than its root: the working directory must not matter.
+    return subprocess.run([str(BIN / "migration"), "demo", "--scale", "0.02", *args], cwd=REPO / "tests", env=env,
+                          capture_output=True, text=True, timeout=1200)
+
+
+def test_demo_in_a_bare_shell_runs_the_workflow_to_parity(bare_env: dict[str, str]) -> None:
+    proc = _demo(bare_env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    # The parity table: one row per index, source and target counts equal.
+    rows = {m[0]: (int(m[1]), int(m[2]), m[3]) for m in
+            re.findall(r"│ (\S+)\s+│ (\d+)\s+│ (\d+)\s+│ (\w+)\s+│", proc.stdout)}
+    assert rows == {index: (n, n, "yes") for index, n in SCALE_002.items()}, proc.stdout
+    # One line per phase with its duration, and no library noise or worker log lines on the terminal.
+    for phase in ("sandbox", "data", "snapshot", "metadata evaluation", "metadata migration", "backfill",
+                  "parity check"):
+        assert re.search(rf"✓ {phase}\s+\d+\.\d s", output), f"no line for phase {phase!r}:\n{output}"
+    assert "Warning" not in output and "Traceback" not in output
+    assert '"logger": "workers.rfs"' not in output and "documents written" not in output
+    # The Dagster home is the cache's, and every phase is recorded there as Dagster runs.
+    home = Path(bare_env["MIGRATION_CACHE_DIR"]) / "dagster_home"
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         shards = instance.get_materialized_partitions(dg.AssetKey("shard_backfill"))
         assert len(shards) == 9 and "orders:1" in shards
         gate = instance.fetch_materializations(dg.AssetKey("backfill_approval"), limit=1).records[0]
         assert gate.asset_materialization is not None
         assert gate.asset_materialization.metadata["approved_by"].value == "workflow config (approvals.skip)"
+        # Shard runs overlap, as under `dagster dev` with the pool's limit of 2, though in the demo's process.
+        spans = sorted((r.start_time, r.end_time) for r in instance.get_run_records(
+            dg.RunsFilter(job_name="backfill_shards")) if r.start_time and r.end_time)
+        assert len(spans) == 9
+        assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
+    # The workers' lines went to their log files, whose folder the demo printed.
+    logs = home / "migration" / "logs"
+    assert str(logs / "shards") in proc.stdout
+    assert "orders[1]: done:" in (logs / "shards" / "orders-1.log").read_text()
+    assert "phase backfill" in (logs / "demo.log").read_text()
+
+
+def test_demo_runs_again_on_the_same_sandbox_and_reports_json(bare_env: dict[str, str]) -> None:
+    proc = _demo(bare_env, "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["parity"] is True
+    assert report["indices"] == list(SCALE_002)
+    assert report["source_counts"] == SCALE_002 and report["target_counts"] == SCALE_002
+    assert report["shards"] == 9 and report["backfill_docs"] == 4000
+    assert {"sandbox", "load", "source_snapshot", "metadata_evaluation", "migrated_metadata", "shard_backfill",
+            "backfill_parity"} <= report["phases"].keys()
+    assert report["backfill_worker_seconds"] > 0
+    assert report["dagster_home"] == str(Path(report["log_file"]).parents[2])

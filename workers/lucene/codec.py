@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from workers.lucene.datainput import DataInput
 from workers.lucene.errors import ChecksumError, LuceneFormatError, UnsupportedFormatError
@@ -35,16 +37,33 @@ class IndexHeader:
     length: int
 
 
-def read_index_header(inp: DataInput, *, expected: tuple[str, ...] | None = None) -> IndexHeader:
-    """Read an IndexHeader at the current position and set the input's byte order from the codec."""
+VersionRanges: TypeAlias = Mapping[str, tuple[int, int]]
+"""Per codec name, the format versions a reader decodes: ``(VERSION_START, VERSION_CURRENT)``, both included."""
+
+
+def read_index_header(inp: DataInput, *, expected: VersionRanges) -> IndexHeader:
+    """Read an IndexHeader at the current position and set the input's byte order from the codec.
+
+    Like Lucene's ``CodecUtil.checkIndexHeader``, the codec must be one of ``expected`` and its version within
+    that codec's range: a file of an older or newer format version than the reader knows is refused, never decoded
+    with a layout it was not written in.
+    """
     start = inp.pos
     if inp.be_int32() != CODEC_MAGIC:
         raise LuceneFormatError(f"{inp.name}: structure: no codec header at offset {start}")
     codec = inp.string()
     version = inp.be_int32()
-    if expected is not None and codec not in expected:
+    supported = expected.get(codec)
+    if supported is None:
         raise UnsupportedFormatError(
-            f"{inp.name}: codec {codec!r} version {version} is not supported here (expected one of {expected})"
+            f"{inp.name}: codec {codec!r} version {version} is not supported here "
+            f"(expected one of {', '.join(expected)})"
+        )
+    low, high = supported
+    if not low <= version <= high:
+        relation = "newer" if version > high else "older"
+        raise UnsupportedFormatError(
+            f"{inp.name}: codec {codec!r} version {version} is {relation} than this reader supports ({low}..{high})"
         )
     object_id = inp.bytes(16)
     suffix = inp.bytes(inp.byte()).decode("ascii", "replace")

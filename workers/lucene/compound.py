@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
-from workers.lucene.codec import check_footer, read_index_header
+from workers.lucene.codec import VersionRanges, check_footer, read_index_header
 from workers.lucene.datainput import DataInput
+from workers.lucene.errors import LuceneFormatError
 from workers.lucene.store import Directory, FileInput
 
-ENTRY_CODECS = ("Lucene50CompoundEntries", "Lucene90CompoundEntries")
+# Lucene50CompoundFormat (Lucene 5-8) and Lucene90CompoundFormat write both files of the pair with VERSION_START =
+# VERSION_CURRENT = 0; like Lucene's CompoundReaders, the .cfs header must be of the .cfe's family and version.
+ENTRY_VERSIONS: VersionRanges = {"Lucene50CompoundEntries": (0, 0), "Lucene90CompoundEntries": (0, 0)}
+DATA_VERSIONS: VersionRanges = {"Lucene50CompoundData": (0, 0), "Lucene90CompoundData": (0, 0)}
+_HEADER_PROBE = 128
 
 
 class CompoundDirectory(Directory):
     """The sub-files of one compound segment, named as outside it (``_0.fdt``), backed by slices of ``.cfs``."""
 
     def __init__(self, segment: str, entries_file: FileInput, data_file: FileInput, outer: Directory) -> None:
-        data = entries_file.read_all()
-        check_footer(data, entries_file.name)
-        din = DataInput(data, entries_file.name)
-        read_index_header(din, expected=ENTRY_CODECS)
+        raw = entries_file.read_all()
+        check_footer(raw, entries_file.name)
+        din = DataInput(raw, entries_file.name)
+        entries = read_index_header(din, expected=ENTRY_VERSIONS)
+        data_codec = entries.codec.replace("Entries", "Data")
+        probe = DataInput(data_file.read_at(0, min(data_file.length, _HEADER_PROBE)), data_file.name)
+        data = read_index_header(probe, expected={data_codec: DATA_VERSIONS[data_codec]})
+        if (data.version, data.object_id) != (entries.version, entries.object_id):
+            raise LuceneFormatError(
+                f"{data_file.name}: structure: version {data.version} of segment id {data.object_id.hex()}, but "
+                f"{entries_file.name} is version {entries.version} of segment id {entries.object_id.hex()}"
+            )
         self.segment = segment
         self.entries: dict[str, tuple[int, int]] = {}
         for _ in range(din.vint()):

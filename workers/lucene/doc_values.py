@@ -7,13 +7,29 @@ Layouts: Lucene's Lucene70/80/90DocValuesFormat (the producers' readFields) and 
 
 from __future__ import annotations
 
-from workers.lucene.codec import base36, check_footer, read_index_header
+from workers.lucene.codec import VersionRanges, base36, check_footer, read_index_header
 from workers.lucene.datainput import DataInput
 from workers.lucene.errors import LuceneFormatError, UnsupportedFormatError
 from workers.lucene.field_infos import FieldInfo, FieldInfos
 from workers.lucene.store import Directory
 
-META_CODECS = ("Lucene70DocValuesMetadata", "Lucene80DocValuesMetadata", "Lucene90DocValuesMetadata")
+# VERSION_START..VERSION_CURRENT of each DocValuesFormat, for the .dvm and the .dvd alike (Lucene's producers
+# require both files at one version): Lucene70 only 0 (7.x); Lucene80 0, 1 (VERSION_BIN_COMPRESSED), 2
+# (VERSION_CONFIGURABLE_COMPRESSION), the BINARY layouts _MetaWalker.binary tells apart; Lucene90 0 (9.0 to 10.4),
+# 1 and 2 (Lucene 10.5 moved skip indexes to a .dvs file of their own and added a maximum value count to each
+# skip-index entry, _MetaWalker.skipper; 10.5 writes 2). Lucene 6's Lucene54 format never holds soft deletes, which
+# came with Lucene 7.
+META_VERSIONS: VersionRanges = {
+    "Lucene70DocValuesMetadata": (0, 0),
+    "Lucene80DocValuesMetadata": (0, 2),
+    "Lucene90DocValuesMetadata": (0, 2),
+}
+DATA_VERSIONS: VersionRanges = {
+    "Lucene70DocValuesData": (0, 0),
+    "Lucene80DocValuesData": (0, 2),
+    "Lucene90DocValuesData": (0, 2),
+}
+_HEADER_PROBE = 128
 NUMERIC, BINARY, SORTED, SORTED_SET, SORTED_NUMERIC = 0, 1, 2, 3, 4
 _NO_MORE_BLOCKS = 0x7FFF
 _LZ4_TERMS_CODE_MIN = 0x10000
@@ -175,7 +191,7 @@ def soft_deleted_docs(directory: Directory, segment: str, fields: FieldInfos, ma
     meta = meta_in.read_all()
     check_footer(meta, meta_in.name)
     din = DataInput(meta, meta_in.name)
-    header = read_index_header(din, expected=META_CODECS)
+    header = read_index_header(din, expected=META_VERSIONS)
     walker = _MetaWalker(din, header.codec, header.version, fields)
     while True:
         number = din.int32()
@@ -211,6 +227,11 @@ def soft_deleted_docs(directory: Directory, segment: str, fields: FieldInfos, ma
             deleted[i >> 3] |= 1 << (i & 7)
         return deleted
     data_in = directory.open(base + ".dvd")
+    data_codec = header.codec.replace("Metadata", "Data")
+    probe = DataInput(data_in.read_at(0, min(data_in.length, _HEADER_PROBE)), data_in.name)
+    data_version = read_index_header(probe, expected={data_codec: DATA_VERSIONS[data_codec]}).version
+    if data_version != header.version:
+        raise LuceneFormatError(f"{data_in.name}: structure: version {data_version}, its .dvm is {header.version}")
     region = data_in.read_at(offset, length)
     disi = DataInput(region, data_in.name, little_endian=walker.gen == 90)
     _read_indexed_disi(disi, walker.gen, walker.dense_rank_power, deleted, max_doc)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from workers.lucene.codec import FOOTER_LENGTH, check_footer, read_index_header
+from workers.lucene.codec import FOOTER_LENGTH, VersionRanges, check_footer, read_index_header
 from workers.lucene.datainput import DataInput
 from workers.lucene.errors import LuceneFormatError
 from workers.lucene.store import FileInput
 
-CODECS = ("Lucene50LiveDocs", "Lucene90LiveDocs")
+# Lucene50LiveDocsFormat (Lucene 5-8, big-endian) and Lucene90LiveDocsFormat: VERSION_START = VERSION_CURRENT = 0.
+VERSIONS: VersionRanges = {"Lucene50LiveDocs": (0, 0), "Lucene90LiveDocs": (0, 0)}
 
 
 def read_live_docs(inp: FileInput, max_doc: int, del_count: int) -> bytes:
@@ -15,7 +16,7 @@ def read_live_docs(inp: FileInput, max_doc: int, del_count: int) -> bytes:
     data = inp.read_all()
     check_footer(data, inp.name)
     din = DataInput(data, inp.name)
-    header = read_index_header(din, expected=CODECS)
+    header = read_index_header(din, expected=VERSIONS)
     words = (max_doc + 63) // 64
     if din.pos + words * 8 + FOOTER_LENGTH != len(data):
         raise LuceneFormatError(f"{inp.name}: structure: {len(data)} bytes for {max_doc} documents")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workers.lucene.codec import check_footer, read_index_header
+from workers.lucene.codec import VersionRanges, check_footer, read_index_header
 from workers.lucene.datainput import DataInput
-from workers.lucene.errors import LuceneFormatError, UnsupportedFormatError
+from workers.lucene.errors import LuceneFormatError
 from workers.lucene.store import FileInput
 
 
@@ -61,20 +61,25 @@ _READERS: dict[str, Callable[[DataInput, str], SegmentInfo]] = {
     "Lucene90SegmentInfo": _lucene70,
 }
 
+# The format versions each reader decodes (VERSION_START..VERSION_CURRENT of Lucene's SegmentInfoFormats):
+# Lucene62SegmentInfo 0 and 1 (VERSION_MULTI_VALUED_SORT, later 6.x: only the index sort, after the attributes,
+# changed); Lucene70, Lucene86 and Lucene90 (Lucene90SegmentInfoFormat and, from 9.9 on, Lucene99SegmentInfoFormat,
+# which keeps that codec name and version) never left 0. Lucene 6.0-6.1's Lucene50SegmentInfo is not read.
+VERSIONS: VersionRanges = {
+    "Lucene62SegmentInfo": (0, 1),
+    "Lucene70SegmentInfo": (0, 0),
+    "Lucene86SegmentInfo": (0, 0),
+    "Lucene90SegmentInfo": (0, 0),
+}
+
 
 def read_segment_info(inp: FileInput, segment: str) -> SegmentInfo:
     """Parse a segment's ``.si`` (footer checked first)."""
     data = inp.read_all()
     check_footer(data, inp.name)
     din = DataInput(data, inp.name)
-    header = read_index_header(din)
-    reader = _READERS.get(header.codec)
-    if reader is None:
-        raise UnsupportedFormatError(
-            f"{inp.name}: segment info codec {header.codec!r} version {header.version} is not supported "
-            f"(known: {', '.join(_READERS)})"
-        )
-    info = reader(din, segment)
+    header = read_index_header(din, expected=VERSIONS)
+    info = _READERS[header.codec](din, segment)
     if info.max_doc < 0:
         raise LuceneFormatError(f"{inp.name}: structure: negative document count {info.max_doc}")
     return info

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from workers.lucene.codec import check_footer, read_index_header
+from workers.lucene.codec import VersionRanges, check_footer, read_index_header
 from workers.lucene.datainput import DataInput
 from workers.lucene.errors import UnsupportedFormatError
 from workers.lucene.store import FileInput
 
-_SUPPORTED_FORMATS = range(6, 11)
+# SegmentInfos' formats: VERSION_53 = 6 (Lucene 6.x), VERSION_70 = 7 (7.0), VERSION_72 = 8 (7.2, a VLong segment
+# counter), VERSION_74 = 9 (7.4, soft-delete counts), VERSION_86 = 10 (8.6 to 10.5, segment commit ids).
+# Lucene's VERSION_10_6 = 11 adds per-field doc-values overlays after each segment, which this reader does not
+# decode. Older formats (4 and 5) are Lucene 5's.
+VERSIONS: VersionRanges = {"segments": (6, 10)}
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,8 @@ def read_segment_infos(inp: FileInput) -> SegmentInfos:
     data = inp.read_all()
     check_footer(data, inp.name)
     din = DataInput(data, inp.name)
-    header = read_index_header(din, expected=("segments",))
+    header = read_index_header(din, expected=VERSIONS)
     fmt = header.version
-    if fmt not in _SUPPORTED_FORMATS:
-        raise UnsupportedFormatError(f"{inp.name}: segments format {fmt} (Lucene 6 to 10 write 6-10)")
     din.set_little_endian(False)
     version = (din.vint(), din.vint(), din.vint())
     if fmt >= 7:

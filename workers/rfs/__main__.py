@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from opensearchpy.exceptions import TransportError
@@ -84,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="auto: a bar when stderr is a terminal, else log lines")
     out.add_argument("--progress-interval", type=float, default=10.0,
                      help="seconds between progress log lines (default 10)")
-    out.add_argument("--log-format", default="text", choices=["text", "json"])
+    out.add_argument("--log-format", default="text", choices=["text", "json"], help="of the lines on stderr")
+    out.add_argument("--log-file", help="also append the log lines, as text, to this file (its folder is created)")
+    out.add_argument("--log-file-only", action="store_true", help="with --log-file: no log lines on stderr")
     out.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     out.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
@@ -143,10 +146,18 @@ class _JsonFormatter(logging.Formatter):
                            "message": record.getMessage()})
 
 
-def _logging(fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+def _logging(ns: argparse.Namespace) -> None:
+    text = logging.Formatter("%(asctime)s %(message)s")
+    handlers: list[logging.Handler] = []
+    if ns.log_file:
+        path = Path(ns.log_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, encoding="utf-8"))
+        handlers[-1].setFormatter(text)
+    if not (ns.log_file and ns.log_file_only):
+        handlers.append(logging.StreamHandler(sys.stderr))
+        handlers[-1].setFormatter(_JsonFormatter() if ns.log_format == "json" else text)
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
     # opensearch-py logs every request at INFO and each failed one with a traceback at WARNING; the worker
     # reports failures itself, in one line.
     logging.getLogger("opensearch").setLevel(logging.ERROR)
@@ -163,7 +174,7 @@ def _progress(kind: str, interval_s: float) -> Progress:
 def run(argv: Sequence[str]) -> int:
     """Run from command-line arguments; returns the exit code."""
     ns = build_parser().parse_args(argv)
-    _logging(ns.log_format)
+    _logging(ns)
     from workers.rfs.worker import run_shards
     from workers.snapshot.blobstore import open_blob_store
     from workers.snapshot.repository import SnapshotRepository
@@ -226,7 +237,7 @@ def run_under_pipes() -> int:
     with open_dagster_pipes() as pipes:
         argv = _pipes_argv(pipes.extras, pipes.partition_key if pipes.is_partition_step else None)
         ns = build_parser().parse_args([*argv, "--progress", "log", "--log-format", "json"])
-        _logging(ns.log_format)
+        _logging(ns)
         from workers.rfs.worker import run_shard
         from workers.snapshot.blobstore import open_blob_store
 

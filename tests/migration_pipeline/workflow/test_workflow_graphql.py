@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +35,7 @@ def test_workflow_through_graphql(sandbox: SandboxState, tmp_path: Path) -> None
         m.run("approve", "metadata_approval", "--by", "erin", "--dagster-url", url, check=True)
         # The automation sensor releases migrated_metadata; the backfill gate then waits.
         _until(m, url, lambda s: s["backfill_approval"] == "waiting for approval")
-        m.run("approve", "backfill_approval", "--by", "erin", "--dagster-url", url, check=True)
+        m.run("approve", "step", "backfill_approval", "--by", "erin", "--dagster-url", url, check=True)
         states = _until(m, url, lambda s: s["backfill_parity"] == "done")
         assert states["shard_backfill"] == "done"
         status = m.status("--dagster-url", url)
@@ -42,6 +43,14 @@ def test_workflow_through_graphql(sandbox: SandboxState, tmp_path: Path) -> None
         assert status["parity"]["mismatched"] == []
         log = m.run("log", "--dagster-url", url, "--limit", "1000", check=True).stdout
         assert "backfill_parity" in log
+        # Outputs and phase logs through the webserver; a shard's worker log is its run's captured stderr here.
+        evaluation = m.run("output", "metadata_evaluation", "--dagster-url", url, check=True).stdout
+        assert f"| index | {m.prefix}-logs | create |" in evaluation
+        shard = f"{m.prefix}-logs:0"
+        worker_log = m.run("output", shard, "--dagster-url", url, check=True)
+        assert re.search(r": done: \d+ documents", worker_log.stdout), worker_log.stdout + worker_log.stderr
+        shard_events = m.run("log", f"shard_backfill[{shard}]", "--dagster-url", url, check=True).stdout
+        assert f"shard_backfill[{shard}]" in shard_events and f"{m.prefix}-logs:1" not in shard_events
     finally:
         server.stop()
     for index in m.counts:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from workers.lucene.codec import read_index_header
 from workers.lucene.datainput import DataInput
-from workers.lucene.errors import LuceneFormatError, UnsupportedFormatError
+from workers.lucene.errors import LuceneFormatError
 from workers.lucene.store import Directory, SequentialReader
-from workers.lucene.stored_fields.formats import FORMATS, StoredFieldsFormat
+from workers.lucene.stored_fields.formats import DATA_VERSIONS, FORMATS, META_VERSIONS, StoredFieldsFormat
 
 _HEADER_PROBE = 512
 
@@ -69,13 +69,8 @@ class StoredFieldsReader:
         self.max_doc = max_doc
         self.fdt = directory.open(f"{segment}.fdt")
         probe = DataInput(self.fdt.read_at(0, min(self.fdt.length, _HEADER_PROBE)), self.fdt.name)
-        header = read_index_header(probe)
-        fmt = FORMATS.get(header.codec)
-        if fmt is None:
-            raise UnsupportedFormatError(
-                f"{self.fdt.name}: stored-fields codec {header.codec!r} version {header.version} is not supported "
-                f"(known: {', '.join(FORMATS)})"
-            )
+        header = read_index_header(probe, expected=DATA_VERSIONS)
+        fmt = FORMATS[header.codec]
         self.format: StoredFieldsFormat = fmt
         self.codec_version = header.version
         if header.version < fmt.meta_in_fdm_from:
@@ -84,7 +79,7 @@ class StoredFieldsReader:
         else:
             meta = directory.open(f"{segment}.fdm")
             mdin = DataInput(meta.read_at(0, min(meta.length, _HEADER_PROBE)), meta.name)
-            read_index_header(mdin)
+            read_index_header(mdin, expected=META_VERSIONS[fmt.layout])
             self.chunk_size = mdin.vint()
         self.data_start = probe.pos
         if self.chunk_size <= 0:

@@ -1,0 +1,1 @@
+"""``workflow manage``: a terminal UI over the same driver as the ``workflow`` CLI."""
