@@ -17,7 +17,7 @@ from migration_pipeline.tui.app import WorkflowApp
 from migration_pipeline.tui.approval import ApprovalForm
 from migration_pipeline.tui.widgets import ShardTable
 from migration_pipeline.workflow.driver import open_driver
-from tests.migration_pipeline.workflow.helpers import Migration, build_migration, one_shard_run_at_a_time
+from tests.migration_pipeline.workflow.helpers import Migration, build_migration
 
 
 async def _until(pilot: Pilot[None], done: Callable[[], bool], what: str, timeout_s: float = 120) -> None:
@@ -81,7 +81,6 @@ async def _drive(m: Migration) -> WorkflowApp:
 
 def test_manage_decides_gates_in_place(sandbox: SandboxState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     m = build_migration(sandbox, tmp_path, docs=90)
-    one_shard_run_at_a_time(m)
     m.run("submit", check=True)
     monkeypatch.setenv("DAGSTER_HOME", str(m.home))
     monkeypatch.setenv("USER", "tui-default")

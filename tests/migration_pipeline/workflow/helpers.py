@@ -92,17 +92,3 @@ def edit_config(path: Path, **changes: Any) -> str:
     for key, value in changes.items():
         doc[key] = {**doc.get(key, {}), **value}
     return yaml.safe_dump(doc, sort_keys=False)
-
-
-def one_shard_run_at_a_time(m: Migration) -> None:
-    """Set the ``shard_backfill`` pool of the migration's instance to one run at a time.
-
-    The in-process driver starts shard runs on threads; two ``execute_in_process`` starting together can deadlock in
-    ``logging`` (Dagster's per-run ``dictConfig`` takes the logging lock and waits for a handler the other run's
-    event is being emitted through, which waits for the logging lock). Tests that are not about parallel shards
-    use this until the driver serializes run start-up.
-    """
-    import dagster as dg
-
-    with dg.DagsterInstance.from_config(str(m.home)) as instance:
-        instance.event_log_storage.set_concurrency_slots("shard_backfill", 1)

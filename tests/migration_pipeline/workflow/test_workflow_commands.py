@@ -15,7 +15,7 @@ import dagster as dg
 
 from migration_pipeline.config.store import sample_text
 from migration_pipeline.sandbox.state import SandboxState
-from tests.migration_pipeline.workflow.helpers import BIN, Migration, build_migration, one_shard_run_at_a_time
+from tests.migration_pipeline.workflow.helpers import BIN, Migration, build_migration
 
 
 def _stream(m: Migration, *args: str) -> tuple[subprocess.Popen[str], list[str]]:
@@ -78,7 +78,6 @@ def test_configure_sample_load(tmp_path: Path) -> None:
 
 def test_documented_commands_on_a_real_workflow(sandbox: SandboxState, tmp_path: Path) -> None:
     m = build_migration(sandbox, tmp_path, docs=240)
-    one_shard_run_at_a_time(m)
     logs_index, orders_index = f"{m.prefix}-logs", f"{m.prefix}-orders"
     m.run("submit", check=True)
 
