@@ -1,5 +1,5 @@
 """The ``workflow`` commands as the product's documentation writes them, run as a user would on a real workflow:
-``configure sample --load``, ``status --live-status``, ``log PHASE``/``log all --follow``, ``output [PHASE]``,
+``configure sample --load``, ``configure edit``, ``status --live-status``, ``log PHASE``/``log all --follow``, ``output [PHASE]``,
 ``approve step STEP``."""
 
 from __future__ import annotations
@@ -74,6 +74,30 @@ def test_configure_sample_load(tmp_path: Path) -> None:
     forced = workflow("configure", "sample", "--load", "--force")
     assert forced.returncode == 0, forced.stderr
     assert active.read_text() == sample_text()
+
+
+def test_configure_edit_saves_only_a_valid_config(tmp_path: Path) -> None:
+    home = tmp_path / "dagster"
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    env.pop("MIGRATION_WORKFLOW_CONFIG", None)
+    active = home / "migration" / "workflow.yaml"
+
+    def edit_with(script: str) -> subprocess.CompletedProcess[str]:
+        editor = tmp_path / "editor.sh"
+        editor.write_text(f"#!/bin/sh\n{script}\n")
+        editor.chmod(0o755)
+        return subprocess.run([str(BIN / "workflow"), "configure", "edit"], env={**env, "EDITOR": str(editor)},
+                              input="n\n", capture_output=True, text=True, timeout=120)
+
+    # With no active config the editor opens the sample; what it saves becomes the active config.
+    saved = edit_with('sed -i "s/max_connections: 10/max_connections: 3/" "$1"')
+    assert saved.returncode == 0, saved.stderr
+    assert "max_connections: 3 " in active.read_text()
+    # An edit that does not validate names the key and leaves the active config as it was.
+    refused = edit_with('sed -i "s/max_connections: 3 /max_connections: lots /" "$1"')
+    assert refused.returncode != 0
+    assert "backfill.max_connections" in refused.stdout + refused.stderr
+    assert "max_connections: 3 " in active.read_text()
 
 
 def test_documented_commands_on_a_real_workflow(sandbox: SandboxState, tmp_path: Path) -> None:
