@@ -7,13 +7,13 @@ import dagster as dg
 
 from assets.approvals import gated, metadata_of, require_approval
 from assets.partitions import GROUP, SHARDS
-from migration_pipeline.config import active_config_path
 from resources.shard_worker import ShardWorkerResource, worker_extras
 from resources.workflow import WorkflowResource
 from workers.common.clusters import build_client
 from workers.rfs.naming import target_indices
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.repository import SnapshotRepository
+from workflow_model import active_config_path
 
 DONE = ("completed", "already-completed")
 

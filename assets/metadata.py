@@ -7,7 +7,6 @@ import dagster as dg
 
 from assets.approvals import gated, require_approval
 from assets.partitions import GROUP
-from migration_pipeline.config import WorkflowConfig
 from resources.workflow import WorkflowResource
 from workers.common.clusters import build_client
 from workers.metadata.apply import migrate
@@ -16,6 +15,7 @@ from workers.metadata.plan import evaluate
 from workers.metadata.report import Report
 from workers.metadata.source import SnapshotLocation, read_source
 from workers.metadata.versions import EngineVersion
+from workflow_model import WorkflowConfig
 
 
 def _options(config: WorkflowConfig) -> MigrationOptions:

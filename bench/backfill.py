@@ -68,7 +68,7 @@ SMALL_SHAPE = "this worker, --shard all, 4 x 2 MiB"
 CEILING = "ceiling: 10 x 10 MiB, adaptive"
 SMALL_CEILING = "ceiling: 4 x 2 MiB, fixed"
 SMALL_BODY_BYTES = 2 << 20
-# Shard runs at once on the workflow's own local instance (the pool limit in migration_pipeline/config/store.py).
+# Shard runs at once on the workflow's own local instance (the pool limit in workflow_model/store.py).
 WORKFLOW_POOL = 2
 BODY_BYTES = 10 << 20
 

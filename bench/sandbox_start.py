@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from migration_pipeline.sandbox import manager
-from migration_pipeline.sandbox.paths import CACHE_ENV
+from workflow_model.home import CACHE_ENV
 
 
 def _machine() -> dict[str, object]:

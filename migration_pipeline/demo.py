@@ -16,18 +16,19 @@ from typing import Any
 import dagster as dg
 from rich.console import Console
 
-from migration_pipeline.config import WorkflowConfig, save_active
-from migration_pipeline.config.sandbox import sandbox_workflow
-from migration_pipeline.config.store import parse, use_dagster_home
 from migration_pipeline.demo_data import load_demo_data
 from migration_pipeline.demo_view import DemoView
 from migration_pipeline.sandbox import manager
 from migration_pipeline.sandbox.paths import NAME_ENV, sandbox_name
+from migration_pipeline.sandbox.workflow_file import sandbox_workflow
 from migration_pipeline.workflow.instance import open_local_instance
 from migration_pipeline.workflow.local import LocalWorkflow, WorkflowError
 from migration_pipeline.workflow.logs import logs_dir, shard_logs_dir
 from workers.common.clusters import ClusterConnection, build_client
 from workers.rfs.status import read_status
+from workflow_model import WorkflowConfig, save_active
+from workflow_model.home import use_dagster_home
+from workflow_model.store import parse
 
 REPOSITORY = "migration_demo"
 STEPS = ("source_snapshot", "metadata_evaluation", "migrated_metadata", "shard_backfill", "backfill_parity")

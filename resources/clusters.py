@@ -8,10 +8,10 @@ import dagster as dg
 from opensearchpy import OpenSearch
 from pydantic import Field
 
-from migration_pipeline.config import active_config_path, load_active
 from migration_pipeline.sandbox import manager
 from workers.common.clusters import BasicAuth, ClusterConnection, NoAuth, SigV4Auth, build_client
 from workers.common.errors import ConfigurationError
+from workflow_model import active_config_path, load_active
 
 
 class NoAuthConfig(dg.Config):

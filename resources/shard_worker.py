@@ -9,8 +9,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from migration_pipeline.config import WorkflowConfig
-from migration_pipeline.config.model import BasicAuthModel, KubernetesWorkerModel, SigV4AuthModel
+from workflow_model import WorkflowConfig
+from workflow_model.config import BasicAuthModel, KubernetesWorkerModel, SigV4AuthModel
 
 # -P: the working directory is not put on sys.path, so a folder there named like a project package (the clone's
 # tests/workers, say) cannot shadow it; the run's working directory is whatever the user's shell had.

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from migration_pipeline.config import WorkflowConfig, active_config_path, load_file
+from workflow_model import WorkflowConfig, active_config_path, load_file
 
 
 class WorkflowResource(dg.ConfigurableResource):

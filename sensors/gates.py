@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.approvals import AUTO_APPROVER, GATES, latest_record
 from jobs import APPROVAL_JOBS
-from migration_pipeline.config import WorkflowConfig, active_config_path, load_file
+from workflow_model import WorkflowConfig, active_config_path, load_file
 
 # Only the gated assets and the parity check carry automation conditions; everything else is started by a person
 # (workflow submit / approve) so that nothing moves without them.

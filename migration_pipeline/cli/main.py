@@ -79,7 +79,7 @@ def demo(
 def ui(port: Annotated[int, typer.Option(help="Port of the web UI on 127.0.0.1")] = 3000,
        host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1") -> None:
     """Start the Dagster UI (``dagster dev``: webserver and daemon) on the project's Dagster home."""
-    from migration_pipeline.config.store import use_dagster_home
+    from workflow_model.home import use_dagster_home
 
     home = use_dagster_home()
     err.print(f"Dagster home {home}; UI on http://{host}:{port} (Ctrl-C stops it)", highlight=False)

@@ -10,12 +10,12 @@ from typing import Annotated
 import typer
 from opensearchpy import OpenSearch
 
-from migration_pipeline.config.model import WorkflowConfig
-from migration_pipeline.config.store import active_config_path, load_file
 from migration_pipeline.sandbox import manager
 from migration_pipeline.sandbox.errors import SandboxError
 from workers.common.clusters import ClusterConnection, build_client
 from workers.common.errors import ConfigurationError
+from workflow_model.config import WorkflowConfig
+from workflow_model.store import active_config_path, load_file
 
 ROLES = ("source", "target")
 

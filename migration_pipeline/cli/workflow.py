@@ -17,14 +17,14 @@ import typer
 
 from migration_pipeline.cli.common import err, handle_errors, out, print_json, quiet_dagster_warnings, set_debug
 from migration_pipeline.cli.workflow_views import follow_shard_log, print_markdown, shard_table, status_table
-from migration_pipeline.config import active_config_path, load_active, load_file, save_active
-from migration_pipeline.config.store import parse, sample_text
 from migration_pipeline.workflow.driver import Driver, open_driver
 from migration_pipeline.workflow.local import WorkflowError
 from migration_pipeline.workflow.outputs import outputs_index, render_output
 from migration_pipeline.workflow.phases import GATE_NAMES, SHARD_PHASE, parse_gate, parse_phase, valid_names
 from migration_pipeline.workflow.status import PHASES, WorkflowStatus
 from workers.common.errors import ConfigurationError
+from workflow_model import active_config_path, load_active, load_file, save_active
+from workflow_model.store import parse, sample_text
 
 app = typer.Typer(help="Drive the migration workflow in Dagster.", no_args_is_help=True, add_completion=False)
 configure = typer.Typer(help="The workflow file: sample, load, view, edit.", invoke_without_command=True)

@@ -7,28 +7,11 @@ import re
 from pathlib import Path
 
 from workers.common.errors import ConfigurationError
+from workflow_model.home import cache_root
 
-CACHE_ENV = "MIGRATION_CACHE_DIR"
 NAME_ENV = "MIGRATION_SANDBOX_NAME"
 DEFAULT_NAME = "default"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def cache_root() -> Path:
-    """The cache folder: ``$MIGRATION_CACHE_DIR``, else a system folder for root, else the user's cache.
-
-    As root the engines run as an unprivileged user that must reach their files, and root's home
-    is closed to others, so root's default lives under /var/cache.
-    """
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        root = Path(override).expanduser()
-    elif os.geteuid() == 0:
-        root = Path("/var/cache/migration-assistant")
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        root = Path(base) / "migration-assistant"
-    return root.resolve()
 
 
 def downloads_dir() -> Path:

@@ -45,9 +45,9 @@ def target_aliases(indices: list[str]) -> tuple[dict[str, list[str]], str | None
         return {}, None
     from opensearchpy.exceptions import OpenSearchException
 
-    from migration_pipeline.config import load_active
     from workers.common.clusters import build_client
     from workers.common.errors import MigrationError
+    from workflow_model import load_active
 
     try:
         conn = load_active().target.connection()

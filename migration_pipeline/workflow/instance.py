@@ -7,7 +7,7 @@ import dagster as dg
 # Not exported at the top level; the only way to open the home's instance with one setting changed.
 from dagster._core.instance.ref import InstanceRef
 
-from migration_pipeline.config.store import use_dagster_home
+from workflow_model.home import use_dagster_home
 
 # In-process runs share this process's stdout/stderr with the CLI. Dagster's compute-log capture swaps file
 # descriptors 1 and 2 for each run (process-wide, so two shard runs on threads would trade each other's streams)

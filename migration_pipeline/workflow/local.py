@@ -16,7 +16,6 @@ from typing import Any
 import dagster as dg
 
 from assets.approvals import AUTO_APPROVER, metadata_of
-from migration_pipeline.config import active_config_path, load_active
 from migration_pipeline.workflow import local_outputs
 from migration_pipeline.workflow.instance import runs_configure_logging
 from migration_pipeline.workflow.logs import shard_log_path, shard_logs_dir
@@ -27,6 +26,7 @@ from migration_pipeline.workflow.resume import plan_submit
 from migration_pipeline.workflow.status import PHASES, AssetFacts, Facts, WorkflowStatus, summarize
 from sensors.gates import approval_run_config, due_auto_approvals
 from workers.common.errors import MigrationError
+from workflow_model import active_config_path, load_active
 
 Say = Callable[[str], None]
 # The CLI reports a failed step in one line of its own; Dagster's console logger would add the traceback.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migration_pipeline.config import active_config_path
 from resources.shard_worker import shard_log_name
+from workflow_model import active_config_path
 
 
 def logs_dir() -> Path:

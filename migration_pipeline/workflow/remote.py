@@ -139,7 +139,7 @@ class RemoteWorkflow:
 
     def submit(self, new_snapshot: bool = False) -> None:
         """Launch the prepare job (or a backfill of the shards left); the daemon's sensors take it from there."""
-        from migration_pipeline.config import load_active
+        from workflow_model import load_active
 
         plan = plan_submit(self.facts(), load_active(), new_snapshot)
         if plan.prepare:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migration_pipeline.config import WorkflowConfig
 from migration_pipeline.workflow.status import Facts
+from workflow_model import WorkflowConfig
 
 
 @dataclass(frozen=True)

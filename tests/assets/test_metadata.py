@@ -16,9 +16,9 @@ from assets import (
     no_blocking_incompatibilities,
     source_snapshot,
 )
-from migration_pipeline.config.sandbox import sandbox_workflow
 from migration_pipeline.definitions import defs
 from migration_pipeline.sandbox.state import SandboxState
+from migration_pipeline.sandbox.workflow_file import sandbox_workflow
 from resources.workflow import WorkflowResource
 from sensors.gates import approval_run_config
 from tests.conftest import unique

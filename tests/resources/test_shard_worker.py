@@ -9,10 +9,10 @@ import pytest
 import yaml
 from dagster_k8s.pipes import build_pod_body
 
-from migration_pipeline.config import WorkflowConfig
-from migration_pipeline.config.store import parse, sample_text
 from resources.shard_worker import WORKER_COMMAND, shard_pod_spec, worker_extras
 from workers.common.errors import ConfigurationError
+from workflow_model import WorkflowConfig
+from workflow_model.store import parse, sample_text
 
 
 def _config(**sections: dict[str, Any]) -> WorkflowConfig:

@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from opensearchpy import OpenSearch
 
-from migration_pipeline.config.sandbox import sandbox_workflow
 from migration_pipeline.sandbox import loader
 from migration_pipeline.sandbox.state import SandboxState
+from migration_pipeline.sandbox.workflow_file import sandbox_workflow
 from tests.conftest import unique
 
 BIN = Path(sys.executable).parent

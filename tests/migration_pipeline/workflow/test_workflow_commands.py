@@ -1,6 +1,6 @@
 """The ``workflow`` commands as the product's documentation writes them, run as a user would on a real workflow:
-``configure sample --load``, ``configure edit``, ``status --live-status``, ``log PHASE``/``log all --follow``, ``output [PHASE]``,
-``approve step STEP``."""
+``configure sample --load``, ``configure edit``, ``status --live-status``, ``log PHASE``/``log all --follow``,
+``output [PHASE]``, ``approve step STEP``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from migration_pipeline.config.store import sample_text
 from migration_pipeline.sandbox.state import SandboxState
 from tests.migration_pipeline.workflow.helpers import BIN, Migration, build_migration
+from workflow_model.store import sample_text
 
 
 def _stream(m: Migration, *args: str) -> tuple[subprocess.Popen[str], list[str]]:

@@ -7,7 +7,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from migration_pipeline.config.store import parse
 from migration_pipeline.sandbox import s3 as sandbox_s3
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
@@ -15,6 +14,7 @@ from tests.migration_pipeline.workflow.faults import MARKER_ENV
 from tests.migration_pipeline.workflow.helpers import build_migration, edit_config, target_rows
 from workers.common.errors import ConfigurationError
 from workers.snapshot.blobstore import s3_client, upload_directory
+from workflow_model.store import parse
 
 
 def _shard_runs(home: Path) -> dict[str, int]:

@@ -10,48 +10,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from migration_pipeline.config.model import WorkflowConfig
 from workers.common.errors import ConfigurationError
+from workflow_model.config import WorkflowConfig
+from workflow_model.home import dagster_home
 
 CONFIG_ENV = "MIGRATION_WORKFLOW_CONFIG"
-
-
-# The instance the project makes for itself: no telemetry, and a run queue sized for a small machine (a shard run
-# mostly waits on the target; two at once keep a 2-core target busy without starving it).
-DEFAULT_INSTANCE_YAML = """\
-telemetry:
-  enabled: false
-concurrency:
-  runs:
-    max_concurrent_runs: 4
-  pools:
-    granularity: run
-    default_limit: 2
-"""
-
-
-def dagster_home() -> Path:
-    """``$DAGSTER_HOME``, else a persistent folder in the project's cache (so the UI shows past runs)."""
-    from migration_pipeline.sandbox.paths import cache_root
-
-    explicit = os.environ.get("DAGSTER_HOME")
-    home = Path(explicit) if explicit else cache_root() / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    instance_yaml = home / "dagster.yaml"
-    if not instance_yaml.exists():
-        instance_yaml.write_text(DEFAULT_INSTANCE_YAML)
-    return home
-
-
-def use_dagster_home() -> Path:
-    """Make :func:`dagster_home` the ``$DAGSTER_HOME`` of this process and the ones it starts; returns it.
-
-    Dagster reads the variable itself (``DagsterInstance.get()``, ``dagster dev``, run workers), so every entry point
-    of the project calls this before Dagster looks: a shell with nothing exported must work.
-    """
-    home = dagster_home()
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
 
 
 def active_config_path() -> Path:
@@ -62,7 +25,7 @@ def active_config_path() -> Path:
 
 def sample_text() -> str:
     """The commented sample (every key with its default)."""
-    return resources.files("migration_pipeline.config").joinpath("sample.yaml").read_text()
+    return resources.files("workflow_model").joinpath("sample.yaml").read_text()
 
 
 def _where(loc: tuple[Any, ...]) -> str:
