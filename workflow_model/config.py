@@ -14,8 +14,7 @@ from workers.common.clusters import BasicAuth, ClusterConnection, NoAuth, SigV4A
 from workers.common.errors import ConfigurationError
 from workers.metadata.rename import RenameRules
 from workers.rfs.options import DEFAULT_COORDINATION_INDEX
-
-GATES = ("metadata_approval", "backfill_approval")
+from workflow_model.steps import GATE_NAMES
 
 
 class _Strict(BaseModel):
@@ -201,7 +200,15 @@ class ApprovalsModel(_Strict):
     """Which gates a person must approve; skipped gates are approved by the workflow itself (and recorded)."""
 
     skip_all: bool = False
-    skip: list[Literal["metadata_approval", "backfill_approval"]] = Field(default_factory=list)
+    skip: list[str] = Field(default_factory=list, description="gates the workflow approves itself")
+
+    @field_validator("skip")
+    @classmethod
+    def _known_gates(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in GATE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown gate(s) {', '.join(unknown)}; gates: {', '.join(GATE_NAMES)}")
+        return names
 
     def skipped(self, gate: str) -> bool:
         """True when ``gate`` needs no person."""

@@ -1,0 +1,76 @@
+"""The workflow's steps, named once: every asset, the phases in the order a person follows them, and the gates.
+
+The Dagster layer builds its assets, jobs and sensors from these declarations; the CLIs, the status and the
+terminal UI read the same ones, so a gate or phase added here appears everywhere without being re-typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from workers.common.errors import ConfigurationError
+
+
+class Step(StrEnum):
+    """Every asset of the workflow, by the name Dagster, the CLIs and the logs use."""
+
+    SOURCE_CLUSTER = "source_cluster"
+    TARGET_CLUSTER = "target_cluster"
+    SOURCE_SNAPSHOT = "source_snapshot"
+    METADATA_EVALUATION = "metadata_evaluation"
+    METADATA_APPROVAL = "metadata_approval"
+    MIGRATED_METADATA = "migrated_metadata"
+    BACKFILL_APPROVAL = "backfill_approval"
+    SHARD_BACKFILL = "shard_backfill"
+    BACKFILL_PARITY = "backfill_parity"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """An approval step: a person approves the latest ``approves``, which releases ``releases``."""
+
+    step: Step
+    approves: Step
+    releases: Step
+    question: str
+
+    @property
+    def name(self) -> str:
+        """The step name ``workflow status`` prints and ``workflow approve step`` takes."""
+        return self.step.value
+
+    @property
+    def job_name(self) -> str:
+        """The Dagster job that materializes just this gate."""
+        return f"approve_{self.step.value.removesuffix('_approval')}"
+
+
+GATES: tuple[Gate, ...] = (
+    Gate(Step.METADATA_APPROVAL, approves=Step.METADATA_EVALUATION, releases=Step.MIGRATED_METADATA,
+         question="Approve the evaluated metadata plan before anything is written to the target."),
+    Gate(Step.BACKFILL_APPROVAL, approves=Step.MIGRATED_METADATA, releases=Step.SHARD_BACKFILL,
+         question="Approve the migrated metadata on the target before documents are backfilled."),
+)
+GATE_NAMES: tuple[str, ...] = tuple(g.name for g in GATES)
+
+# What `workflow status` lists, in the order a migration goes through them (the cluster observations are not steps
+# a person follows).
+PHASES: tuple[Step, ...] = (Step.SOURCE_SNAPSHOT, Step.METADATA_EVALUATION, Step.METADATA_APPROVAL,
+                            Step.MIGRATED_METADATA, Step.BACKFILL_APPROVAL, Step.SHARD_BACKFILL, Step.BACKFILL_PARITY)
+
+# The concurrency pool that limits how many shard runs go at once (Dagster's `pool`, sized in the instance).
+SHARD_POOL = Step.SHARD_BACKFILL.value
+
+
+def gate(name: str) -> Gate:
+    """The gate named ``name``; an error listing the gates otherwise."""
+    for g in GATES:
+        if g.name == name:
+            return g
+    raise ConfigurationError(f"unknown approval step {name!r}; steps: {', '.join(GATE_NAMES)}")
+
+
+def is_gate(name: str) -> bool:
+    """True when ``name`` is an approval step."""
+    return name in GATE_NAMES
