@@ -13,6 +13,7 @@ from pydantic import Field
 
 from assets.partitions import GROUP
 from resources.workflow import WorkflowResource
+from workflow_model.steps import GATES, Gate, Step
 
 AUTO_APPROVER = "workflow config (approvals.skip)"
 
@@ -27,7 +28,7 @@ class ApprovalConfig(dg.Config):
 
 def latest_record(instance: dg.DagsterInstance, key: str) -> dg.EventLogRecord | None:
     """The newest materialization record of an unpartitioned asset."""
-    records = instance.fetch_materializations(dg.AssetKey(key), limit=1).records
+    records = instance.fetch_materializations(dg.AssetKey(str(key)), limit=1).records
     return records[0] if records else None
 
 
@@ -37,12 +38,21 @@ def metadata_of(record: dg.EventLogRecord) -> dict[str, Any]:
     return {k: v.value for k, v in materialization.metadata.items()} if materialization else {}
 
 
-def build_gate(name: str, approves: str, description: str, blocking_check: str | None = None) -> dg.AssetsDefinition:
-    """A gate asset that approves (or rejects) the latest materialization of ``approves``."""
+# The blocking asset check (declared on the asset, in metadata.py) whose failure a gate refuses to approve, by the
+# asset it is on.
+BLOCKING_CHECKS: dict[Step, str] = {Step.METADATA_EVALUATION: "no_blocking_incompatibilities"}
 
-    @dg.asset(name=name, group_name=GROUP, deps=[approves], kinds={"approval"}, description=description)
-    def gate(context: dg.AssetExecutionContext, config: ApprovalConfig,
-             workflow: WorkflowResource) -> dg.MaterializeResult:
+
+def build_gate(gate: Gate) -> dg.AssetsDefinition:
+    """The asset of ``gate``: it approves (or rejects) the latest materialization of ``gate.approves``."""
+    name, approves = gate.name, gate.approves.value
+    blocking_check = BLOCKING_CHECKS.get(gate.approves)
+
+    # By key: the approved assets' modules import this one (for `gated` and `require_approval`).
+    @dg.asset(name=name, group_name=GROUP, deps=[dg.AssetKey(approves)], kinds={"approval"},
+              description=f"A person decides: {gate.question}")
+    def gate_asset(context: dg.AssetExecutionContext, config: ApprovalConfig,
+                   workflow: WorkflowResource) -> dg.MaterializeResult:
         instance = context.instance
         record = latest_record(instance, approves)
         if record is None:
@@ -70,43 +80,44 @@ def build_gate(name: str, approves: str, description: str, blocking_check: str |
             "approves_run_id": dg.MetadataValue.text(record.run_id),
         })
 
-    return gate
+    return gate_asset
 
 
-def require_approval(instance: dg.DagsterInstance, gate: str, approves: str) -> dict[str, Any]:
-    """Raise unless ``gate`` approved the latest ``approves``; returns the approval's metadata."""
-    record = latest_record(instance, gate)
+def require_approval(instance: dg.DagsterInstance, gate: Gate) -> dict[str, Any]:
+    """Raise unless ``gate`` approved the latest version of what it approves; returns the approval's metadata."""
+    name, approves = gate.name, gate.approves.value
+    record = latest_record(instance, name)
     if record is None:
-        raise dg.Failure(f"waiting for {gate}: approve with `workflow approve {gate} --by NAME` or in the UI")
+        raise dg.Failure(f"waiting for {name}: approve with `workflow approve {name} --by NAME` or in the UI")
     approval = metadata_of(record)
     if approval.get("decision") == "reject":
-        raise dg.Failure(f"{gate} was rejected by {approval.get('approved_by')}"
+        raise dg.Failure(f"{name} was rejected by {approval.get('approved_by')}"
                          + (f" (ticket {approval['ticket']})" if approval.get("ticket") else "")
                          + "; the workflow stops here until a new approval")
     current = latest_record(instance, approves)
     if current is None or approval.get("approves_storage_id") != current.storage_id:
         raise dg.Failure(
-            f"stale approval: {gate} approved {approves} materialization {approval.get('approves_storage_id')}, "
+            f"stale approval: {name} approved {approves} materialization {approval.get('approves_storage_id')}, "
             f"but the latest is {current.storage_id if current else 'missing'}; approve it again")
     return approval
 
 
-metadata_approval = build_gate(
-    "metadata_approval", "metadata_evaluation",
-    "A person approves the evaluated metadata plan before anything is written to the target.",
-    blocking_check="no_blocking_incompatibilities")
-backfill_approval = build_gate(
-    "backfill_approval", "migrated_metadata",
-    "A person approves starting the document backfill into the migrated indices.")
-
-GATES = {"metadata_approval": "metadata_evaluation", "backfill_approval": "migrated_metadata"}
+GATE_ASSETS: dict[Step, dg.AssetsDefinition] = {g.step: build_gate(g) for g in GATES}
+metadata_approval = GATE_ASSETS[Step.METADATA_APPROVAL]
+backfill_approval = GATE_ASSETS[Step.BACKFILL_APPROVAL]
 
 
-def gated(gate: str) -> dg.AutomationCondition:
-    """Run once after each new materialization of ``gate``: other parents don't trigger it.
+def releasing(step: Step) -> Gate:
+    """The gate that releases ``step`` (declared in ``workflow_model.steps.GATES``)."""
+    return next(g for g in GATES if g.releases == step)
+
+
+def gated(gate: Gate) -> dg.AutomationCondition:
+    """Run once after each new materialization of the gate's asset: other parents don't trigger it.
 
     ``since_last_handled`` latches the update until the asset is requested, so an approval that lands while the
     asset is still running (or its partitions are still in a backfill) starts it on a later tick instead of being lost.
     """
-    return (dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.assets(gate)).since_last_handled()
+    return (dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.assets(GATE_ASSETS[gate.step]))
+            .since_last_handled()
             & ~dg.AutomationCondition.in_progress())

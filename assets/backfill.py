@@ -5,33 +5,36 @@ from typing import Any
 
 import dagster as dg
 
-from assets.approvals import gated, metadata_of, require_approval
+from assets.approvals import GATE_ASSETS, gated, metadata_of, releasing, require_approval
 from assets.partitions import GROUP, SHARDS
-from resources.shard_worker import ShardWorkerResource, worker_extras
+from resources.shard_worker import ShardWorkerResource, worker_request
 from resources.workflow import WorkflowResource
 from workers.common.clusters import build_client
+from workers.common.shard_key import ShardKey
 from workers.rfs.naming import target_indices
+from workers.rfs.status import DONE, ShardOutcome
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.repository import SnapshotRepository
-from workflow_model import active_config_path
-
-DONE = ("completed", "already-completed")
+from workflow_model.steps import SHARD_POOL, Step
 
 
 def _previous(instance: dg.DagsterInstance, key: str) -> dict[str, Any]:
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("shard_backfill"), asset_partitions=[key]), limit=1).records
+        dg.AssetRecordsFilter(asset_key=shard_backfill.key, asset_partitions=[key]), limit=1).records
     return metadata_of(records[0]) if records else {}
 
 
-@dg.asset(group_name=GROUP, partitions_def=SHARDS, deps=["backfill_approval"], pool="shard_backfill",
-          backfill_policy=dg.BackfillPolicy.multi_run(1), automation_condition=gated("backfill_approval"),
+_GATE = releasing(Step.SHARD_BACKFILL)
+
+
+@dg.asset(name=Step.SHARD_BACKFILL.value, group_name=GROUP, partitions_def=SHARDS, deps=[GATE_ASSETS[_GATE.step]],
+          pool=SHARD_POOL, backfill_policy=dg.BackfillPolicy.multi_run(1), automation_condition=gated(_GATE),
           kinds={"opensearch", "python"},
           description="One shard's documents read from the snapshot's Lucene files and bulk-indexed into the target.")
 def shard_backfill(context: dg.AssetExecutionContext, source_snapshot: dict[str, Any], workflow: WorkflowResource,
                    shard_worker: ShardWorkerResource) -> dg.MaterializeResult:
     """Backfill the partition's shard, unless it was already done for the same snapshot."""
-    require_approval(context.instance, "backfill_approval", "migrated_metadata")
+    require_approval(context.instance, _GATE)
     key = context.partition_key
     if key not in source_snapshot["shard_keys"]:
         raise dg.Failure(f"shard {key} is not in snapshot {source_snapshot['snapshot']}'s scope")
@@ -39,14 +42,13 @@ def shard_backfill(context: dg.AssetExecutionContext, source_snapshot: dict[str,
     if before.get("snapshot") == source_snapshot["snapshot"] and before.get("status") in DONE:
         context.log.info(f"{key}: already backfilled from {source_snapshot['snapshot']}; skipped")
         return dg.MaterializeResult(metadata={**{k: v for k, v in before.items() if k != "status"},
-                                              "status": dg.MetadataValue.text("already-completed")})
+                                              "status": dg.MetadataValue.text(ShardOutcome.ALREADY_COMPLETED.value)})
     config = workflow.load()
     config.require_secrets()
-    dead_letters = active_config_path().parent / "dead-letters"
-    index, _, shard = key.rpartition(":")
+    shard = ShardKey.parse(key)
     # Explicit, not left to the Pipes context: a backfill run carries a one-partition range rather than a key.
-    extras = {**worker_extras(config, source_snapshot, dead_letters), "index": index, "shard": int(shard)}
-    return shard_worker.run(context, config, extras)
+    request = worker_request(config, source_snapshot, workflow.dead_letter_dir(), shard.index, shard.shard)
+    return shard_worker.run(context, config, request)
 
 
 def _parity_rows(expected: dict[str, int], actual: dict[str, int | None], names: dict[str, list[str]]) -> str:
@@ -58,9 +60,9 @@ def _parity_rows(expected: dict[str, int], actual: dict[str, int | None], names:
     return "\n".join(lines)
 
 
-@dg.asset(group_name=GROUP, deps=["shard_backfill"], kinds={"opensearch"},
+@dg.asset(name=Step.BACKFILL_PARITY.value, group_name=GROUP, deps=[shard_backfill], kinds={"opensearch"},
           # Latched: the last shard's update usually lands while its backfill still counts as in progress.
-          automation_condition=(dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.assets("shard_backfill"))
+          automation_condition=(dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.assets(shard_backfill))
                                 .since_last_handled()
                                 & ~dg.AutomationCondition.any_deps_missing()
                                 & ~dg.AutomationCondition.any_deps_in_progress()

@@ -6,6 +6,7 @@ import dagster as dg
 
 from resources.clusters import SearchClusterResource
 from workers.common.cluster_info import ClusterObservation, observe
+from workflow_model.steps import Step
 
 GROUP = "migration"
 
@@ -29,13 +30,15 @@ def _observe(cluster: SearchClusterResource) -> dg.ObserveResult:
     return dg.ObserveResult(data_version=dg.DataVersion(obs.fingerprint()), metadata=_metadata(obs, conn.redacted()))
 
 
-@dg.observable_source_asset(group_name=GROUP, description="The source cluster: health, version, counts.")
+@dg.observable_source_asset(name=Step.SOURCE_CLUSTER.value, group_name=GROUP,
+                            description="The source cluster: health, version, counts.")
 def source_cluster(source: SearchClusterResource) -> dg.ObserveResult:
     """Observe the source cluster."""
     return _observe(source)
 
 
-@dg.observable_source_asset(group_name=GROUP, description="The target cluster: health, version, counts.")
+@dg.observable_source_asset(name=Step.TARGET_CLUSTER.value, group_name=GROUP,
+                            description="The target cluster: health, version, counts.")
 def target_cluster(target: SearchClusterResource) -> dg.ObserveResult:
     """Observe the target cluster."""
     return _observe(target)

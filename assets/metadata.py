@@ -5,7 +5,8 @@ from typing import Any
 
 import dagster as dg
 
-from assets.approvals import gated, require_approval
+from assets.approvals import GATE_ASSETS, gated, releasing, require_approval
+from assets.clusters import target_cluster
 from assets.partitions import GROUP
 from resources.workflow import WorkflowResource
 from workers.common.clusters import build_client
@@ -16,6 +17,7 @@ from workers.metadata.report import Report
 from workers.metadata.source import SnapshotLocation, read_source
 from workers.metadata.versions import EngineVersion
 from workflow_model import WorkflowConfig
+from workflow_model.steps import Step
 
 
 def _options(config: WorkflowConfig) -> MigrationOptions:
@@ -53,7 +55,7 @@ def _metadata(report: Report) -> dict[str, Any]:
     return out
 
 
-@dg.asset(group_name=GROUP, deps=["target_cluster"], kinds={"opensearch"},
+@dg.asset(name=Step.METADATA_EVALUATION.value, group_name=GROUP, deps=[target_cluster], kinds={"opensearch"},
           description="What migrating the snapshot's templates and indices to the target would do, object by object.")
 def metadata_evaluation(source_snapshot: dict[str, Any],
                         workflow: WorkflowResource) -> dg.MaterializeResult[dict[str, Any]]:
@@ -76,14 +78,17 @@ def no_blocking_incompatibilities(metadata_evaluation: dict[str, Any]) -> dg.Ass
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"opensearch"}, deps=["metadata_approval"],
-          automation_condition=gated("metadata_approval"),
+_GATE = releasing(Step.MIGRATED_METADATA)
+
+
+@dg.asset(name=Step.MIGRATED_METADATA.value, group_name=GROUP, kinds={"opensearch"}, deps=[GATE_ASSETS[_GATE.step]],
+          automation_condition=gated(_GATE),
           description="Templates, settings, mappings and aliases created on the target from the approved plan.")
 def migrated_metadata(context: dg.AssetExecutionContext, metadata_evaluation: dict[str, Any],
                       source_snapshot: dict[str, Any],
                       workflow: WorkflowResource) -> dg.MaterializeResult[dict[str, Any]]:
     """Re-evaluate against the target as it is now and create what the plan says; fail when an object failed."""
-    approval = require_approval(context.instance, "metadata_approval", "metadata_evaluation")
+    approval = require_approval(context.instance, _GATE)
     config = workflow.load()
     report = _evaluate(config, source_snapshot)
     if report.blocked:

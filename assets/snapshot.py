@@ -5,13 +5,15 @@ from typing import Any
 
 import dagster as dg
 
+from assets.clusters import source_cluster
 from assets.partitions import GROUP, SHARDS
 from resources.workflow import WorkflowResource
 from workers.common.clusters import build_client
-from workers.snapshot.prepare import RepositorySpec, prepare
+from workers.prepare.snapshot import RepositorySpec, prepare
+from workflow_model.steps import Step
 
 
-@dg.asset(group_name=GROUP, deps=["source_cluster"], kinds={"elasticsearch", "snapshot"},
+@dg.asset(name=Step.SOURCE_SNAPSHOT.value, group_name=GROUP, deps=[source_cluster], kinds={"elasticsearch", "snapshot"},
           description="The source snapshot (created or referenced), its shards in scope and per-index counts.")
 def source_snapshot(context: dg.AssetExecutionContext,
                     workflow: WorkflowResource) -> dg.MaterializeResult[dict[str, Any]]:

@@ -193,7 +193,7 @@ def run_worker(repo: str, snapshot: str, target_url: str, shards: int, one_run: 
                small_shape: bool = False) -> None:
     """The worker with its defaults (or the second ceiling's request shape): every shard in one run (as
     ``--shard all``), or one run per shard."""
-    options = BackfillOptions(target=ClusterConnection(target_url, timeout_s=300), dead_letter="off")
+    options = BackfillOptions(target=ClusterConnection(endpoint=target_url, timeout_s=300), dead_letter="off")
     if small_shape:
         options = dataclasses.replace(options, max_connections=4, adaptive_concurrency=False,
                                       max_bulk_bytes=SMALL_BODY_BYTES)

@@ -1,12 +1,20 @@
-"""Explicit asset jobs, so that CLIs, sensors and schedules never depend on Dagster's implicit job names."""
+"""Explicit asset jobs, so that CLIs, sensors and schedules never depend on Dagster's implicit job names.
+
+Assets are selected by their step (``workflow_model.steps``); the gates' jobs are made from ``GATES``.
+"""
 
 import dagster as dg
 
-from assets.approvals import GATES
+from workflow_model.steps import GATES, Step
+
+
+def _steps(*steps: Step) -> dg.AssetSelection:
+    return dg.AssetSelection.assets(*(step.value for step in steps))
+
 
 observe_clusters = dg.define_asset_job(
     "observe_clusters",
-    selection=dg.AssetSelection.assets("source_cluster", "target_cluster"),
+    selection=_steps(Step.SOURCE_CLUSTER, Step.TARGET_CLUSTER),
     description="Observe the source and target clusters (health, version, per-index counts).",
 )
 
@@ -19,31 +27,38 @@ observe_clusters_schedule = dg.ScheduleDefinition(
 
 prepare_migration = dg.define_asset_job(
     "prepare_migration",
-    selection=dg.AssetSelection.assets("source_snapshot", "metadata_evaluation"),
+    selection=_steps(Step.SOURCE_SNAPSHOT, Step.METADATA_EVALUATION),
     description="Take (or reference) the snapshot, register its shards and evaluate the metadata: `workflow submit`.",
     tags={"migration/phase": "prepare"},
 )
 
+# By gate name (as `workflow approve step` takes it).
 APPROVAL_JOBS = {
-    gate: dg.define_asset_job(f"approve_{gate.removesuffix('_approval')}", selection=dg.AssetSelection.assets(gate),
-                              description=f"Record a decision on {gate} (config: approved_by, ticket, decision).",
-                              tags={"migration/gate": gate})
+    gate.name: dg.define_asset_job(gate.job_name, selection=_steps(gate.step),
+                                   description=f"Record a decision on {gate.name} (config: approved_by, ticket, "
+                                               f"decision): {gate.question}",
+                                   tags={"migration/gate": gate.name})
     for gate in GATES
 }
 
-migrate_metadata = dg.define_asset_job(
-    "migrate_metadata", selection=dg.AssetSelection.assets("migrated_metadata"),
-    description="Create the approved metadata on the target.", tags={"migration/phase": "metadata"})
+# The job that runs each asset the automation conditions start (the `migration_gates` sensor, or in-process
+# `LocalWorkflow.advance`).
+AUTOMATED_JOBS = {
+    Step.MIGRATED_METADATA: dg.define_asset_job(
+        "migrate_metadata", selection=_steps(Step.MIGRATED_METADATA),
+        description="Create the approved metadata on the target.", tags={"migration/phase": "metadata"}),
+    Step.SHARD_BACKFILL: dg.define_asset_job(
+        "backfill_shards", selection=_steps(Step.SHARD_BACKFILL),
+        description="Backfill one shard (one run per partition).", tags={"migration/phase": "backfill"}),
+    Step.BACKFILL_PARITY: dg.define_asset_job(
+        "check_backfill_parity", selection=_steps(Step.BACKFILL_PARITY),
+        description="Compare per-index document counts once every shard is done.", tags={"migration/phase": "parity"}),
+}
+migrate_metadata = AUTOMATED_JOBS[Step.MIGRATED_METADATA]
+backfill_shards = AUTOMATED_JOBS[Step.SHARD_BACKFILL]
+check_backfill_parity = AUTOMATED_JOBS[Step.BACKFILL_PARITY]
 
-backfill_shards = dg.define_asset_job(
-    "backfill_shards", selection=dg.AssetSelection.assets("shard_backfill"),
-    description="Backfill one shard (one run per partition).", tags={"migration/phase": "backfill"})
+JOBS = [observe_clusters, prepare_migration, *APPROVAL_JOBS.values(), *AUTOMATED_JOBS.values()]
 
-check_backfill_parity = dg.define_asset_job(
-    "check_backfill_parity", selection=dg.AssetSelection.assets("backfill_parity"),
-    description="Compare per-index document counts once every shard is done.", tags={"migration/phase": "parity"})
-
-JOBS = [observe_clusters, prepare_migration, *APPROVAL_JOBS.values(), migrate_metadata, backfill_shards,
-        check_backfill_parity]
-
-__all__ = ["APPROVAL_JOBS", "JOBS", "observe_clusters", "observe_clusters_schedule", "prepare_migration"]
+__all__ = ["APPROVAL_JOBS", "AUTOMATED_JOBS", "JOBS", "backfill_shards", "check_backfill_parity", "migrate_metadata",
+           "observe_clusters", "observe_clusters_schedule", "prepare_migration"]

@@ -28,10 +28,12 @@ from workers.common.clusters import ClusterConnection, build_client
 from workers.rfs.status import read_status
 from workflow_model import WorkflowConfig, save_active
 from workflow_model.home import use_dagster_home
+from workflow_model.steps import PHASES, Step, is_gate
 from workflow_model.store import parse
 
 REPOSITORY = "migration_demo"
-STEPS = ("source_snapshot", "metadata_evaluation", "migrated_metadata", "shard_backfill", "backfill_parity")
+# The phases whose wall time the report shows (the gates are a person's, or the config's, decision).
+STEPS: tuple[str, ...] = tuple(step.value for step in PHASES if not is_gate(step))
 
 
 @dataclass
@@ -83,7 +85,7 @@ def _utc(ts: float) -> Any:
 
 def _clear_target(url: str, indices: list[str]) -> None:
     """A demo run starts from an empty target (the demo's own sandbox): its indices and coordination state go."""
-    client = build_client(ClusterConnection(url))
+    client = build_client(ClusterConnection(endpoint=url))
     for name in [*indices, ".migrations_working_state"]:
         if client.indices.exists(index=name):
             client.indices.delete(index=name)
@@ -157,18 +159,18 @@ def _run(report: DemoReport, name: str, scale: float, interactive: bool, view: D
         status = workflow.status()
         report.status = status.to_dict()
         facts = workflow.facts()
-        snapshot = facts.assets["source_snapshot"].metadata
+        snapshot = facts.assets[Step.SOURCE_SNAPSHOT].metadata
         report.snapshot = str(snapshot.get("snapshot", ""))
         report.shards = int(snapshot.get("shards") or 0)
         report.backfill_docs = status.documents
-        counts = facts.assets["backfill_parity"].metadata.get("counts") or {}
+        counts = facts.assets[Step.BACKFILL_PARITY].metadata.get("counts") or {}
     report.source_counts = {i: c["source"] for i, c in counts.items()}
     report.target_counts = {i: c["target"] for i, c in counts.items()}
     if view.backfill_seconds:
         # Wall time of the shard runs as this process saw them: the run bookkeeping between shards is included.
-        report.phases["shard_backfill"] = round(view.backfill_seconds, 1)
+        report.phases[Step.SHARD_BACKFILL.value] = round(view.backfill_seconds, 1)
         report.backfill_worker_seconds = round(view.worker_seconds, 1)
-    seconds = report.phases.get("shard_backfill")
+    seconds = report.phases.get(Step.SHARD_BACKFILL)
     report.backfill_docs_per_s = round(report.backfill_docs / seconds) if seconds else 0.0
 
 

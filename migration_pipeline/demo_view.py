@@ -26,31 +26,31 @@ from rich.progress import (
 from rich.status import Status
 from rich.text import Text
 
-from migration_pipeline.workflow.observer import ShardOutcome, WorkflowObserver
+from migration_pipeline.workflow.observer import ShardRunEnd, WorkflowObserver
+from workflow_model.steps import GATES, Step, is_gate
 
-# Step (asset) names as a person reads them; steps not listed (asset checks) are not shown as phases.
-PHASE_LABELS = {
-    "source_snapshot": "snapshot",
-    "metadata_evaluation": "metadata evaluation",
-    "metadata_approval": "metadata approval",
-    "migrated_metadata": "metadata migration",
-    "backfill_approval": "backfill approval",
-    "backfill_parity": "parity check",
+# Step (asset) names as a person reads them; steps not listed (asset checks, the shards) are not shown as phases.
+PHASE_LABELS: dict[str, str] = {
+    Step.SOURCE_SNAPSHOT.value: "snapshot",
+    Step.METADATA_EVALUATION.value: "metadata evaluation",
+    Step.MIGRATED_METADATA.value: "metadata migration",
+    Step.BACKFILL_PARITY.value: "parity check",
+    **{g.name: g.name.replace("_", " ") for g in GATES},
 }
 
 
 def phase_detail(step: str, meta: dict[str, Any]) -> str:
     """One phrase about what a finished step did, from its materialization metadata."""
-    if step == "source_snapshot":
+    if step == Step.SOURCE_SNAPSHOT:
         return f"{meta.get('snapshot')}: {meta.get('shards')} shards, {meta.get('source_documents', 0):,} documents"
-    if step == "metadata_evaluation":
+    if step == Step.METADATA_EVALUATION:
         return f"{meta.get('objects')} objects planned, {meta.get('blocked', 0)} blocked"
-    if step.endswith("_approval"):
+    if is_gate(step):
         return f"{meta.get('decision')}d by {meta.get('approved_by')}"
-    if step == "migrated_metadata":
+    if step == Step.MIGRATED_METADATA:
         results = {k.removeprefix("result_"): v for k, v in meta.items() if k.startswith("result_") and v}
         return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in results.items()) or "nothing to create"
-    if step == "backfill_parity":
+    if step == Step.BACKFILL_PARITY:
         mismatched = meta.get("mismatched") or []
         indices = int(meta.get("indices") or 0)
         return f"{indices - len(mismatched)}/{indices} indices match"
@@ -118,7 +118,7 @@ class DemoView(WorkflowObserver):
     # -- the driver's hooks ------------------------------------------------------------------------------------
 
     def step_finished(self, step: str, seconds: float, metadata: dict[str, Any]) -> None:
-        if step == "source_snapshot":
+        if step == Step.SOURCE_SNAPSHOT:
             self.snapshot = str(metadata.get("snapshot") or "")
             self.total_documents = int(metadata.get("source_documents") or 0)
         if step in PHASE_LABELS:
@@ -159,7 +159,7 @@ class DemoView(WorkflowObserver):
             self._update_shards()
         self.log.write(f"{time.strftime('%H:%M:%S')} shard {key}: started\n")
 
-    def shard_finished(self, outcome: ShardOutcome) -> None:
+    def shard_finished(self, outcome: ShardRunEnd) -> None:
         meta = outcome.metadata
         with self._lock:
             self._running -= 1

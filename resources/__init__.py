@@ -1,5 +1,7 @@
-"""Dagster resources: connections to the source and target clusters (later: snapshot repo, Kafka, launcher)."""
+"""Dagster resources: the workflow config, the clusters it names, and the shard worker launcher."""
 
-from resources.clusters import BasicAuthConfig, NoAuthConfig, SearchClusterResource, SigV4AuthConfig
+from resources.clusters import SearchClusterResource
+from resources.shard_worker import ShardWorkerResource
+from resources.workflow import WorkflowResource
 
-__all__ = ["BasicAuthConfig", "NoAuthConfig", "SearchClusterResource", "SigV4AuthConfig"]
+__all__ = ["SearchClusterResource", "ShardWorkerResource", "WorkflowResource"]

@@ -9,8 +9,11 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from workers.common.clusters import BasicAuth
+from workers.common.shard_key import ShardKey
+from workers.rfs.options import BackfillOptions, ShardWorkerRequest, SnapshotSource, WorkerLog
 from workflow_model import WorkflowConfig
-from workflow_model.config import BasicAuthModel, KubernetesWorkerModel, SigV4AuthModel
+from workflow_model.config import KubernetesWorkerModel
 
 # -P: the working directory is not put on sys.path, so a folder there named like a project package (the clone's
 # tests/workers, say) cannot shadow it; the run's working directory is whatever the user's shell had.
@@ -18,37 +21,33 @@ WORKER_MODULE = ["-P", "-m", "workers.rfs"]
 WORKER_COMMAND = ["python", *WORKER_MODULE]
 
 
-def worker_extras(config: WorkflowConfig, snapshot: dict[str, Any], dead_letter_dir: Path) -> dict[str, Any]:
-    """The worker's options as Pipes extras (its command-line flags with underscores); no secret values."""
-    target, backfill = config.target, config.backfill
-    extras: dict[str, Any] = {
-        "snapshot_repo": snapshot["uri"], "snapshot": snapshot["snapshot"],
-        "s3_endpoint": snapshot.get("s3_endpoint") if snapshot["uri"].startswith("s3://") else None,
-        "s3_region": snapshot.get("s3_region") if snapshot["uri"].startswith("s3://") else None,
-        "target_endpoint": target.endpoint.rstrip("/"), "target_timeout": target.timeout_s,
-        "target_ca_cert": target.tls.ca_file, "target_insecure": not target.tls.verify,
-        "max_connections": backfill.max_connections, "fixed_concurrency": not backfill.adaptive_concurrency,
-        "documents_per_bulk_request": backfill.documents_per_bulk_request, "max_bulk_bytes": backfill.max_bulk_bytes,
-        "no_gzip": not backfill.gzip, "allowed_doc_exception_types": list(backfill.allowed_doc_exception_types),
-        "transform": backfill.transform, "rename": list(config.metadata.rename), "type_mode": config.backfill_type_mode,
-        "dead_letter": str(dead_letter_dir) if backfill.dead_letter == "local" else backfill.dead_letter,
-        "dead_letter_s3_endpoint": backfill.dead_letter_s3.endpoint if backfill.dead_letter_s3 else None,
-        "dead_letter_s3_region": backfill.dead_letter_s3.region if backfill.dead_letter_s3 else None,
-        "coordination_index": backfill.coordination_index, "lease_seconds": backfill.lease_seconds,
-        "no_verify_checksums": not backfill.verify_checksums,
-    }
-    if isinstance(target.auth, BasicAuthModel):
-        # The name of the variable travels, never the password: the worker reads it from its own environment.
-        extras["target_username"], extras["target_password_env"] = target.auth.username, target.auth.password_env
-    elif isinstance(target.auth, SigV4AuthModel):
-        extras["target_aws_region"], extras["target_aws_service"] = target.auth.region, target.auth.service
-    return {k: v for k, v in extras.items() if v is not None}
+def backfill_options(config: WorkflowConfig, snapshot: dict[str, Any], dead_letter_dir: Path) -> BackfillOptions:
+    """The worker's options from the workflow config and the snapshot asset's value; no secret values."""
+    backfill, in_s3 = config.backfill, snapshot["uri"].startswith("s3://")
+    dead_letter_s3 = backfill.dead_letter_s3
+    return BackfillOptions(
+        target=config.target.connection(),
+        max_connections=backfill.max_connections, adaptive_concurrency=backfill.adaptive_concurrency,
+        documents_per_bulk_request=backfill.documents_per_bulk_request, max_bulk_bytes=backfill.max_bulk_bytes,
+        gzip=backfill.gzip, allowed_doc_exception_types=tuple(backfill.allowed_doc_exception_types),
+        transform=backfill.transform, rename=config.metadata.rename_rules, type_mode=config.backfill_type_mode,
+        dead_letter=str(dead_letter_dir) if backfill.dead_letter == "local" else backfill.dead_letter,
+        # An s3:// dead-letter store defaults to the snapshot repository's S3 settings when that is in S3 too.
+        dead_letter_s3_endpoint=(dead_letter_s3.endpoint if dead_letter_s3 else
+                                 snapshot.get("s3_endpoint") if in_s3 else None),
+        dead_letter_s3_region=dead_letter_s3.region if dead_letter_s3 else snapshot.get("s3_region") if in_s3 else None,
+        coordination_index=backfill.coordination_index, lease_seconds=backfill.lease_seconds,
+        verify_checksums=backfill.verify_checksums,
+    )
 
 
-def shard_log_name(partition_key: str) -> str:
-    """A shard worker's log file name: ``index:shard`` with the colon made safe for every filesystem."""
-    index, _, shard = partition_key.rpartition(":")
-    return f"{index}-{shard}.log"
+def worker_request(config: WorkflowConfig, snapshot: dict[str, Any], dead_letter_dir: Path, index: str,
+                   shard: int) -> ShardWorkerRequest:
+    """Everything the worker of shard ``index``/``shard`` is given."""
+    in_s3 = snapshot["uri"].startswith("s3://")
+    source = SnapshotSource(snapshot["uri"], snapshot["snapshot"], snapshot.get("s3_endpoint") if in_s3 else None,
+                            snapshot.get("s3_region") if in_s3 else None)
+    return ShardWorkerRequest(source, index, shard, backfill_options(config, snapshot, dead_letter_dir))
 
 
 def shard_pod_spec(kube: KubernetesWorkerModel, password_envs: list[str]) -> dict[str, Any]:
@@ -76,24 +75,27 @@ class ShardWorkerResource(dg.ConfigurableResource):
     log_stderr: bool = Field(default=True, description="with log_dir: also write them on stderr (the run's "
                              "captured output)")
 
-    def _log_extras(self, context: dg.AssetExecutionContext) -> dict[str, Any]:
+    def _log(self, partition_key: str) -> WorkerLog:
         if not self.log_dir:
-            return {}
-        return {"log_file": str(Path(self.log_dir) / shard_log_name(context.partition_key)),
-                "log_file_only": not self.log_stderr}
+            return WorkerLog()
+        return WorkerLog(str(Path(self.log_dir) / ShardKey.parse(partition_key).file_name()),
+                         file_only=not self.log_stderr)
 
     def run(self, context: dg.AssetExecutionContext, config: WorkflowConfig,
-            extras: dict[str, Any]) -> dg.MaterializeResult:
-        """Run the worker for ``context.partition_key`` and return its reported materialization."""
+            request: ShardWorkerRequest) -> dg.MaterializeResult:
+        """Run the worker for ``request`` and return its reported materialization."""
         if config.backfill.worker_mode == "kubernetes":
             from dagster_k8s import PipesK8sClient
 
             kube = config.backfill.kubernetes
-            password_envs = [extras["target_password_env"]] if "target_password_env" in extras else []
+            auth = request.options.target.auth
+            password_envs = [auth.password_env] if isinstance(auth, BasicAuth) else []
             return PipesK8sClient().run(
                 context=context, image=kube.image, command=WORKER_COMMAND, namespace=kube.namespace,
-                base_pod_spec=shard_pod_spec(kube, password_envs), extras=extras,
+                base_pod_spec=shard_pod_spec(kube, password_envs), extras=request.to_extras(),
             ).get_materialize_result()
+        local = ShardWorkerRequest(request.source, request.index, request.shard, request.options,
+                                   self._log(context.partition_key))
         return dg.PipesSubprocessClient().run(
-            context=context, command=[self.python, *WORKER_MODULE], extras={**extras, **self._log_extras(context)},
+            context=context, command=[self.python, *WORKER_MODULE], extras=local.to_extras(),
         ).get_materialize_result()

@@ -19,6 +19,10 @@ class WorkflowResource(dg.ConfigurableResource):
         """Where the config is read from."""
         return Path(self.config_path) if self.config_path else active_config_path()
 
+    def dead_letter_dir(self) -> Path:
+        """Where ``backfill.dead_letter: local`` keeps documents the target refused: beside the config file."""
+        return self.path().parent / "dead-letters"
+
     def load(self) -> WorkflowConfig:
         """The validated config (read at each use, so a new ``--load`` needs no code-location reload)."""
         path = self.path()

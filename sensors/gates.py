@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.approvals import AUTO_APPROVER, GATES, latest_record
-from jobs import APPROVAL_JOBS
-from workflow_model import WorkflowConfig, active_config_path, load_file
+from assets.approvals import AUTO_APPROVER, latest_record
+from jobs import APPROVAL_JOBS, AUTOMATED_JOBS
+from resources.workflow import WorkflowResource
+from workflow_model import WorkflowConfig
+from workflow_model.steps import GATES
 
 # Only the gated assets and the parity check carry automation conditions; everything else is started by a person
 # (workflow submit / approve) so that nothing moves without them.
 migration_gates = dg.AutomationConditionSensorDefinition(
     "migration_gates",
-    target=dg.AssetSelection.assets("migrated_metadata", "shard_backfill", "backfill_parity"),
+    target=dg.AssetSelection.assets(*(step.value for step in AUTOMATED_JOBS)),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
     description="Starts each gated asset once its gate is approved, and the parity check once every shard is done.",
@@ -22,19 +24,19 @@ migration_gates = dg.AutomationConditionSensorDefinition(
 def due_auto_approvals(instance: dg.DagsterInstance, config: WorkflowConfig) -> list[tuple[str, int]]:
     """(gate, storage id to approve) for each gate the config skips whose subject changed since its last approval."""
     due = []
-    for gate, approves in GATES.items():
-        if not config.approvals.skipped(gate):
+    for gate in GATES:
+        if not config.approvals.skipped(gate.name):
             continue
-        subject = latest_record(instance, approves)
+        subject = latest_record(instance, gate.approves)
         if subject is None:
             continue
-        last = latest_record(instance, gate)
+        last = latest_record(instance, gate.name)
         approved = None
         if last is not None and last.asset_materialization is not None:
             entry = last.asset_materialization.metadata.get("approves_storage_id")
             approved = entry.value if entry is not None else None
         if approved != subject.storage_id:
-            due.append((gate, subject.storage_id))
+            due.append((gate.name, subject.storage_id))
     return due
 
 
@@ -47,15 +49,15 @@ def approval_run_config(gate: str, approved_by: str, ticket: str | None = None,
 @dg.sensor(jobs=list(APPROVAL_JOBS.values()), default_status=dg.DefaultSensorStatus.RUNNING,
            minimum_interval_seconds=15,
            description="Approves the gates the workflow config skips (approvals.skip / skip_all), on the record.")
-def auto_approvals(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+def auto_approvals(context: dg.SensorEvaluationContext, workflow: WorkflowResource) -> dg.SensorResult | dg.SkipReason:
     """One approval run per new subject of a skipped gate."""
-    path = active_config_path()
+    path = workflow.path()
     if not path.is_file():
         return dg.SkipReason(f"no workflow config at {path}")
     requests = [
         dg.RunRequest(run_key=f"{gate}:{storage_id}", job_name=APPROVAL_JOBS[gate].name,
                       run_config=approval_run_config(gate, AUTO_APPROVER),
                       tags={"migration/approved_by": AUTO_APPROVER})
-        for gate, storage_id in due_auto_approvals(context.instance, load_file(path))
+        for gate, storage_id in due_auto_approvals(context.instance, workflow.load())
     ]
     return dg.SensorResult(run_requests=requests) if requests else dg.SkipReason("no skipped gate is due")

@@ -6,11 +6,11 @@ import hashlib
 import json
 import os
 import re
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workers.common.clusters import BasicAuth, ClusterConnection, NoAuth, SigV4Auth
+from workers.common.clusters import BasicAuth, ClusterConnection
 from workers.common.errors import ConfigurationError
 from workers.metadata.rename import RenameRules
 from workers.rfs.options import DEFAULT_COORDINATION_INDEX
@@ -21,57 +21,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class NoAuthModel(_Strict):
-    """No credentials."""
+class ClusterModel(ClusterConnection):
+    """One cluster of the workflow: the connection (the model every layer shares) and, optionally, its version."""
 
-    kind: Literal["none"] = "none"
-
-
-class BasicAuthModel(_Strict):
-    """HTTP basic auth; the password is read from the environment variable named by ``password_env``."""
-
-    kind: Literal["basic"]
-    username: str = Field(min_length=1)
-    password_env: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class SigV4AuthModel(_Strict):
-    """AWS SigV4 with credentials from the AWS chain; ``es`` (managed domains) or ``aoss`` (serverless)."""
-
-    kind: Literal["sigv4"]
-    region: str = Field(min_length=1)
-    service: Literal["es", "aoss"] = "es"
-
-
-AuthModel = Annotated[NoAuthModel | BasicAuthModel | SigV4AuthModel, Field(discriminator="kind")]
-
-
-class TlsModel(_Strict):
-    """TLS towards a cluster: verification stays on unless turned off here."""
-
-    verify: bool = True
-    ca_file: str | None = None
-
-
-class ClusterModel(_Strict):
-    """One cluster: where it is and how to log in."""
-
-    endpoint: str = Field(pattern=r"^https?://\S+$")
     version: str | None = Field(default=None, description="ENGINE:VERSION, e.g. elasticsearch:7.10.2; else asked")
-    auth: AuthModel = Field(default_factory=NoAuthModel)
-    tls: TlsModel = Field(default_factory=TlsModel)
-    timeout_s: float = Field(default=60.0, gt=0)
 
     def connection(self) -> ClusterConnection:
-        """The plain connection the workers take."""
-        auth: NoAuth | BasicAuth | SigV4Auth
-        if isinstance(self.auth, BasicAuthModel):
-            auth = BasicAuth(self.auth.username, self.auth.password_env)
-        elif isinstance(self.auth, SigV4AuthModel):
-            auth = SigV4Auth(self.auth.region, self.auth.service)
-        else:
-            auth = NoAuth()
-        return ClusterConnection(self.endpoint.rstrip("/"), auth, self.tls.verify, self.tls.ca_file, self.timeout_s)
+        """The connection alone, as workers and clients take it."""
+        return ClusterConnection.model_validate(self.model_dump(exclude={"version"}))
 
 
 class S3Model(_Strict):
@@ -252,7 +209,7 @@ class WorkflowConfig(_Strict):
         missing = []
         for role in ("source", "target"):
             auth = getattr(self, role).auth
-            if isinstance(auth, BasicAuthModel) and auth.password_env not in os.environ:
+            if isinstance(auth, BasicAuth) and auth.password_env not in os.environ:
                 missing.append(f"{role}.auth.password_env: environment variable {auth.password_env} is not set")
         return missing
 

@@ -18,7 +18,7 @@ from migration_pipeline.cli.targets import ConfigOption, resolve
 from workers.common.cluster_info import ClusterUnreachableError
 from workers.common.connection_check import connection_reason
 from workers.rfs.options import DEFAULT_COORDINATION_INDEX
-from workers.rfs.status import COMPLETED, IN_PROGRESS, BackfillStatus, ShardStatus, read_status
+from workers.rfs.status import BackfillStatus, ShardState, ShardStatus, read_status
 
 app = typer.Typer(help="Document backfill from a snapshot (Reindex-from-Snapshot).", no_args_is_help=True)
 
@@ -92,13 +92,13 @@ def _print_table(result: BackfillStatus, endpoint: str) -> None:
                       escape(s.lease_owner or "—"), _iso(s.updated_ms) or "—")
     out.print(table)
     t = result.totals()
-    out.print(f"{t['shards']} shards: {t['completed']} completed, {t['in-progress']} in progress, "
-              f"{t['lease-expired']} lease expired; {t['docs_written']} documents "
+    out.print(f"{t['shards']} shards: {t[ShardState.COMPLETED]} completed, {t[ShardState.IN_PROGRESS]} in progress, "
+              f"{t[ShardState.LEASE_EXPIRED]} lease expired; {t['docs_written']} documents "
               f"({t['bytes_written'] / 1e6:.1f} MB) written", highlight=False)
 
 
 def _state(s: ShardStatus) -> str:
-    colour = {COMPLETED: "green", IN_PROGRESS: "cyan"}.get(s.state, "yellow")
+    colour = {ShardState.COMPLETED: "green", ShardState.IN_PROGRESS: "cyan"}.get(s.state, "yellow")
     return f"[{colour}]{s.state}[/]"
 
 

@@ -66,7 +66,7 @@ def curl(
     client = clusters.client(cluster)
     if verbose:
         err.print(f"> {request.effective_method} {conn.endpoint}{_slash(request.path)}", highlight=False, markup=False)
-        err.print(f"> auth: {auth_label(conn)}; TLS verify {'on' if conn.verify_certs else 'off'}", highlight=False,
+        err.print(f"> auth: {auth_label(conn)}; TLS verify {'on' if conn.tls.verify else 'off'}", highlight=False,
                   markup=False)
         for name, value in shown_headers(request.headers).items():
             err.print(f"> {name}: {value}", highlight=False, markup=False)
@@ -177,7 +177,7 @@ def sandbox_info(json_output: JsonOption = False) -> None:
     state = manager.running()
     result: dict[str, dict[str, Any]] = {}
     for role, node in state.engines.items():
-        obs = observe(build_client(ClusterConnection(node.url)), node.url)
+        obs = observe(build_client(ClusterConnection(endpoint=node.url)), node.url)
         result[role] = {"url": node.url, "engine": obs.engine, "version": obs.version, "health": obs.health,
                         "indices": obs.indices}
     if json_output:

@@ -42,6 +42,7 @@ def demo(
     """Run the main job on the embedded default: sandbox, data, then snapshot → metadata → backfill in Dagster."""
     from migration_pipeline import demo as demo_job
     from migration_pipeline.demo_view import DemoView
+    from workflow_model.steps import Step
 
     report = demo_job.run(scale=scale, name=name, interactive=interactive, view=DemoView(err, verbose=verbose))
     if json_output:
@@ -55,7 +56,7 @@ def demo(
         table.add_row(index, str(src), str(tgt), "[green]yes[/]" if src is not None and src == tgt else "[red]NO[/]")
     out.print(table)
     total = sum(v for k, v in report.phases.items() if k in ("sandbox", "load", "workflow"))
-    out.print(f"backfill: {report.backfill_docs:,} documents in {report.phases.get('shard_backfill', 0):.1f} s, "
+    out.print(f"backfill: {report.backfill_docs:,} documents in {report.phases.get(Step.SHARD_BACKFILL, 0):.1f} s, "
               f"{report.backfill_docs_per_s:,.0f} docs/s (shard workers: {report.backfill_worker_seconds:.1f} s "
               f"in all); the whole demo: {total:.1f} s")
     out.print(f"logs: {report.log_file}; shard workers: {report.worker_logs}/")

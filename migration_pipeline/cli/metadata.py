@@ -12,15 +12,8 @@ from opensearchpy.exceptions import OpenSearchWarning
 from rich.table import Table
 
 from migration_pipeline.cli.common import err, handle_errors, out, print_json
-from migration_pipeline.cli.metadata_config import (
-    AuthConfig,
-    ClusterConfig,
-    MetadataFile,
-    SnapshotConfig,
-    connection,
-    load_metadata_file,
-)
-from workers.common.clusters import ClusterConnection, build_client
+from migration_pipeline.cli.metadata_config import MetadataFile, SnapshotConfig, load_metadata_file
+from workers.common.clusters import Auth, BasicAuth, ClusterConnection, SigV4Auth, Tls, build_client, parse_connection
 from workers.common.errors import ConfigurationError
 from workers.metadata.apply import migrate as apply_plan
 from workers.metadata.model import KIND_LABELS
@@ -67,22 +60,26 @@ class _ClusterFlags:
     aws_region: str | None
     aws_service: str
 
-    def merge(self, configured: ClusterConfig | None) -> ClusterConfig | None:
+    def merge(self, configured: ClusterConnection | None, role: str) -> ClusterConnection | None:
         """The file's cluster with these flags on top; flags alone when the file has none."""
         if self.endpoint is None and configured is None:
             return None
-        base = configured or ClusterConfig(endpoint=self.endpoint or "")
-        auth = base.auth
+        auth: Auth | None = None
         if self.username or self.password_env:
-            auth = AuthConfig(kind="basic", username=self.username, password_env=self.password_env)
+            if not self.username or not self.password_env:
+                raise ConfigurationError(f"--{role}-username and --{role}-password-env go together")
+            auth = BasicAuth(username=self.username, password_env=self.password_env)
         elif self.aws_region:
             if self.aws_service not in ("es", "aoss"):
-                raise ConfigurationError(f"--*-aws-service must be es or aoss, not {self.aws_service!r}")
-            auth = AuthConfig(kind="sigv4", region=self.aws_region, service="aoss" if self.aws_service == "aoss"
-                              else "es")
-        return ClusterConfig(endpoint=self.endpoint or base.endpoint, auth=auth,
-                             verify_certs=base.verify_certs and not self.insecure,
-                             ca_certs=self.ca_certs or base.ca_certs)
+                raise ConfigurationError(f"--{role}-aws-service must be es or aoss, not {self.aws_service!r}")
+            auth = SigV4Auth(region=self.aws_region, service="aoss" if self.aws_service == "aoss" else "es")
+        if configured is None:
+            return parse_connection({"endpoint": self.endpoint, "auth": auth or {"kind": "none"},
+                                     "tls": {"verify": not self.insecure, "ca_file": self.ca_certs}}, role)
+        tls = Tls(verify=configured.tls.verify and not self.insecure, ca_file=self.ca_certs or configured.tls.ca_file)
+        merged = {"endpoint": self.endpoint or configured.endpoint, "auth": auth or configured.auth, "tls": tls,
+                  "timeout_s": configured.timeout_s}
+        return parse_connection(merged, role)
 
 
 @dataclass
@@ -108,7 +105,7 @@ class _Request:
         """Read the source, evaluate against the target, and migrate when ``mode`` says so."""
         if self.output not in ("table", "json"):
             raise ConfigurationError(f"--output must be table or json, not {self.output!r}")
-        o = self.file.metadata
+        o, t = self.file.metadata, self.file.metadata.transformations
         options = MigrationOptions.build(
             index_allowlist=o.index_allowlist if self.index_allowlist is None else self.index_allowlist,
             index_template_allowlist=(o.index_template_allowlist if self.index_template_allowlist is None
@@ -116,14 +113,13 @@ class _Request:
             component_template_allowlist=(o.component_template_allowlist if self.component_template_allowlist
                                           is None else self.component_template_allowlist),
             rename=o.rename if self.rename is None else self.rename,
-            replicas=o.replicas if self.replicas is None else self.replicas,
-            multi_type=self.multi_type or o.multi_type,
-            allow_existing=self.allow_existing or o.allow_existing,
+            replicas=t.replicas if self.replicas is None else self.replicas,
+            multi_type=self.multi_type or t.multi_type,
+            allow_existing=self.allow_existing or t.allow_existing,
         )
-        target = self.target.merge(self.file.target)
-        if target is None or not target.endpoint:
+        target_conn = self.target.merge(self.file.target, "target")
+        if target_conn is None:
             raise ConfigurationError("no target: give --target-endpoint (or target.endpoint in --config)")
-        target_conn = connection(target, "target")
         version_text = self.source_version or self.file.source_version
         version = EngineVersion.parse(version_text) if version_text else None
         source = read_source(self._snapshot(), self._source_cluster(), version)
@@ -151,10 +147,10 @@ class _Request:
     def _source_cluster(self) -> ClusterConnection | None:
         if self._snapshot() is not None:
             return None
-        source = self.source.merge(self.file.source)
+        source = self.source.merge(self.file.source, "source")
         if source is None:
             raise ConfigurationError("no source: give --snapshot-repo and --snapshot, or --source-endpoint")
-        return connection(source, "source")
+        return source
 
 
 def _progress(row: Row) -> None:

@@ -1,41 +1,29 @@
-"""The ``--config FILE`` of ``console metadata``: source (snapshot or cluster), target and options, in YAML.
+"""The ``console metadata --config`` file: the workflow file's ``source``, ``target`` and ``metadata`` sections.
 
-It holds the keys the workflow file will hold for the metadata step; until that file exists, this model reads them.
+The clusters are the one connection model (``workers.common.clusters``) and ``metadata`` is the workflow file's
+section, so a workflow file's sections can be copied here as they are. Older keys of this file are read as
+documented aliases: ``verify_certs``/``ca_certs`` on a cluster (now ``tls.verify``/``tls.ca_file``) and
+``metadata.replicas``/``multi_type``/``allow_existing`` (now under ``metadata.transformations``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from workers.common.clusters import Auth, BasicAuth, ClusterConnection, NoAuth, SigV4Auth
+from workers.common.clusters import ClusterConnection, validation_message
 from workers.common.errors import ConfigurationError
+from workflow_model.config import MetadataModel
+
+CLUSTER_ALIASES = {"verify_certs": "verify", "ca_certs": "ca_file"}
+TRANSFORMATION_ALIASES = ("replicas", "multi_type", "allow_existing")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class AuthConfig(_Strict):
-    """``kind: none``, ``basic`` (``username``, ``password_env``) or ``sigv4`` (``region``, ``service``)."""
-
-    kind: Literal["none", "basic", "sigv4"] = "none"
-    username: str | None = None
-    password_env: str | None = Field(default=None, description="environment variable holding the password")
-    region: str | None = None
-    service: Literal["es", "aoss"] = "es"
-
-
-class ClusterConfig(_Strict):
-    """A cluster: endpoint, auth, TLS."""
-
-    endpoint: str
-    auth: AuthConfig = Field(default_factory=AuthConfig)
-    verify_certs: bool = True
-    ca_certs: str | None = None
 
 
 class SnapshotConfig(_Strict):
@@ -47,26 +35,41 @@ class SnapshotConfig(_Strict):
     s3_region: str | None = None
 
 
-class MetadataOptionsConfig(_Strict):
-    """The metadata step's options."""
+def _cluster_aliases(raw: Any) -> Any:
+    if not isinstance(raw, dict) or not any(key in raw for key in CLUSTER_ALIASES):
+        return raw
+    cluster = dict(raw)
+    tls = dict(cluster.get("tls") or {})
+    for old, new in CLUSTER_ALIASES.items():
+        if old in cluster:
+            tls[new] = cluster.pop(old)
+    return {**cluster, "tls": tls}
 
-    index_allowlist: list[str] = Field(default_factory=list)
-    index_template_allowlist: list[str] = Field(default_factory=list)
-    component_template_allowlist: list[str] = Field(default_factory=list)
-    rename: list[str] = Field(default_factory=list)
-    replicas: int | None = Field(default=None, ge=0)
-    multi_type: Literal["union", "split"] = "union"
-    allow_existing: bool = False
+
+def _metadata_aliases(raw: Any) -> Any:
+    if not isinstance(raw, dict) or not any(key in raw for key in TRANSFORMATION_ALIASES):
+        return raw
+    metadata = dict(raw)
+    moved = {key: metadata.pop(key) for key in TRANSFORMATION_ALIASES if key in metadata}
+    return {**metadata, "transformations": {**(metadata.get("transformations") or {}), **moved}}
 
 
 class MetadataFile(_Strict):
     """The whole file."""
 
-    source: ClusterConfig | None = None
+    source: ClusterConnection | None = None
     source_version: str | None = None
     snapshot: SnapshotConfig | None = None
-    target: ClusterConfig | None = None
-    metadata: MetadataOptionsConfig = Field(default_factory=MetadataOptionsConfig)
+    target: ClusterConnection | None = None
+    metadata: MetadataModel = Field(default_factory=MetadataModel)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        return {**raw, **{role: _cluster_aliases(raw[role]) for role in ("source", "target") if role in raw},
+                **({"metadata": _metadata_aliases(raw["metadata"])} if "metadata" in raw else {})}
 
 
 def load_metadata_file(path: Path) -> MetadataFile:
@@ -80,22 +83,18 @@ def load_metadata_file(path: Path) -> MetadataFile:
     try:
         return MetadataFile.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigurationError(f"config file {path}: {problems}") from None
+        raise ConfigurationError(f"config file {path}: {_as_written(validation_message(exc, ''), raw)}") from None
 
 
-def connection(cluster: ClusterConfig, role: str) -> ClusterConnection:
-    """The worker-side connection for a configured cluster (``role`` names it in errors)."""
-    auth: Auth
-    a = cluster.auth
-    if a.kind == "basic":
-        if not a.username or not a.password_env:
-            raise ConfigurationError(f"{role}.auth: basic auth needs username and password_env")
-        auth = BasicAuth(a.username, a.password_env)
-    elif a.kind == "sigv4":
-        if not a.region:
-            raise ConfigurationError(f"{role}.auth: sigv4 needs region")
-        auth = SigV4Auth(a.region, a.service)
-    else:
-        auth = NoAuth()
-    return ClusterConnection(cluster.endpoint, auth, cluster.verify_certs, cluster.ca_certs)
+def _as_written(message: str, raw: Any) -> str:
+    """Errors about a key given under its alias name the alias, as the file has it."""
+    if not isinstance(raw, dict):
+        return message
+    for role in ("source", "target"):
+        for old, new in CLUSTER_ALIASES.items():
+            if isinstance(raw.get(role), dict) and old in raw[role]:
+                message = message.replace(f"{role}.tls.{new}:", f"{role}.{old}:")
+    for key in TRANSFORMATION_ALIASES:
+        if isinstance(raw.get("metadata"), dict) and key in raw["metadata"]:
+            message = message.replace(f"metadata.transformations.{key}:", f"metadata.{key}:")
+    return message

@@ -62,7 +62,7 @@ def resolve(config_file: Path | None, say: Callable[[str], None]) -> Clusters:
     except SandboxError as exc:
         raise ConfigurationError(f"no workflow config is active (looked for {active}) and {exc}; "
                                  "pass --config FILE or load one with: workflow configure --load FILE") from None
-    connections = {role: ClusterConnection(node.url) for role, node in state.engines.items() if node.alive()}
+    connections = {role: ClusterConnection(endpoint=node.url) for role, node in state.engines.items() if node.alive()}
     origin = f"the local sandbox {state.name!r}"
     say(f"no workflow config is active (looked for {active}); using {origin}: "
         + ", ".join(f"{role} {conn.endpoint}" for role, conn in connections.items()))

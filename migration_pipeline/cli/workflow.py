@@ -20,10 +20,11 @@ from migration_pipeline.cli.workflow_views import follow_shard_log, print_markdo
 from migration_pipeline.workflow.driver import Driver, open_driver
 from migration_pipeline.workflow.local import WorkflowError
 from migration_pipeline.workflow.outputs import outputs_index, render_output
-from migration_pipeline.workflow.phases import GATE_NAMES, SHARD_PHASE, parse_gate, parse_phase, valid_names
-from migration_pipeline.workflow.status import PHASES, WorkflowStatus
+from migration_pipeline.workflow.phases import parse_gate, parse_phase, valid_names
+from migration_pipeline.workflow.status import WorkflowStatus
 from workers.common.errors import ConfigurationError
 from workflow_model import active_config_path, load_active, load_file, save_active
+from workflow_model.steps import GATE_NAMES, PHASES, Step
 from workflow_model.store import parse, sample_text
 
 app = typer.Typer(help="Drive the migration workflow in Dagster.", no_args_is_help=True, add_completion=False)
@@ -279,12 +280,12 @@ def output(phase: Annotated[str | None, typer.Argument(
     ref = parse_phase(phase)
     driver = open_driver(dagster_url, _say)
     if ref is None:
-        index = outputs_index({name: driver.phase_metadata(name) for name in PHASES if name != SHARD_PHASE},
-                              driver.shards())
+        index = outputs_index({step.value: driver.phase_metadata(step.value) for step in PHASES
+                               if step != Step.SHARD_BACKFILL}, driver.shards())
         out.print("\n".join(index) if index else "no phase has output yet (`workflow submit` starts the workflow)",
                   highlight=False, markup=False)
         return
-    if ref.name == SHARD_PHASE:
+    if ref.name == Step.SHARD_BACKFILL:
         shards = driver.shards()
         if ref.shard is None:
             if json_output:

@@ -12,6 +12,7 @@ from migration_pipeline.cli.common import out
 from migration_pipeline.workflow.driver import Driver
 from migration_pipeline.workflow.outputs import ShardFacts, shard_rows
 from migration_pipeline.workflow.status import WorkflowStatus
+from workflow_model.steps import Step
 
 COLORS = {"done": "green", "failed": "red", "rejected": "red", "running": "cyan", "waiting for approval": "yellow"}
 ENDED = ("done", "failed")
@@ -33,7 +34,7 @@ def status_table(status: WorkflowStatus, title: str) -> Table:
 
 def shard_table(shards: list[ShardFacts]) -> Table:
     """One row per shard: state, documents, documents/s."""
-    table = Table(title="shard_backfill")
+    table = Table(title=Step.SHARD_BACKFILL.value)
     for col in ("shard", "state", "documents", "docs/s"):
         table.add_column(col, no_wrap=True, justify="right" if col in ("documents", "docs/s") else "left")
     for key, state, docs, rate in shard_rows(shards):

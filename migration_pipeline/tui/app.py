@@ -20,9 +20,10 @@ from migration_pipeline.tui.data import LogFollow, ViewData, fetch
 from migration_pipeline.tui.styles import CSS
 from migration_pipeline.tui.widgets import PhaseTable, ShardTable
 from migration_pipeline.workflow.driver import Driver
-from migration_pipeline.workflow.phases import GATE_NAMES, SHARD_PHASE, PhaseRef
+from migration_pipeline.workflow.phases import PhaseRef
 from migration_pipeline.workflow.status import WorkflowStatus
 from workers.common.errors import MigrationError
+from workflow_model.steps import PHASES, Step, is_gate
 
 DriverFactory = Callable[[Callable[[str], None]], Driver]
 
@@ -45,7 +46,7 @@ class WorkflowApp(App[None]):
         self._workflow: Driver | None = None
         self._workflow_lock = threading.Lock()
         self.refresh_s = refresh_s
-        self.selection = PhaseRef("source_snapshot")
+        self.selection = PhaseRef(PHASES[0].value)
         self.follow = LogFollow(self.selection)
         self.status: WorkflowStatus | None = None
         self.deciding: str | None = None  # the gate whose decision is being recorded
@@ -176,12 +177,12 @@ class WorkflowApp(App[None]):
         if isinstance(event.data_table, PhaseTable) and event.row_key.value is not None:
             self._select(PhaseRef(str(event.row_key.value)))
         elif isinstance(event.data_table, ShardTable) and event.data_table.has_focus and event.row_key.value:
-            self._select(PhaseRef(SHARD_PHASE, str(event.row_key.value)))
+            self._select(PhaseRef(Step.SHARD_BACKFILL.value, str(event.row_key.value)))
 
     def on_descendant_focus(self, event: object) -> None:
         shards, phases = self.query_one(ShardTable), self.query_one(PhaseTable)
         if shards.has_focus and shards.selected:
-            self._select(PhaseRef(SHARD_PHASE, shards.selected))
+            self._select(PhaseRef(Step.SHARD_BACKFILL.value, shards.selected))
         elif phases.has_focus and phases.selected:
             self._select(PhaseRef(phases.selected))
 
@@ -189,7 +190,7 @@ class WorkflowApp(App[None]):
 
     def _gate_to_decide(self) -> str | None:
         pending = self.status.pending_gates if self.status else []
-        if self.selection.name in GATE_NAMES and self.selection.name in pending:
+        if is_gate(self.selection.name) and self.selection.name in pending:
             return self.selection.name
         return pending[0] if len(pending) == 1 else None
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field, replace
 from migration_pipeline.workflow.driver import Driver
 from migration_pipeline.workflow.evidence import gather, to_markdown
 from migration_pipeline.workflow.outputs import ShardFacts, render_output, shard_rows
-from migration_pipeline.workflow.phases import GATE_NAMES, SHARD_PHASE, PhaseRef
+from migration_pipeline.workflow.phases import PhaseRef
 from migration_pipeline.workflow.status import WorkflowStatus
+from workflow_model.steps import Step, is_gate
 
 LOG_LIMIT = 500
 
@@ -39,16 +40,16 @@ def _shard_markdown(shards: list[ShardFacts], key: str | None) -> str:
     chosen = [s for s in shards if key is None or s.key == key]
     lines = ["| shard | state | documents | docs/s |", "|---|---|---|---|"]
     lines += [f"| {k} | {state} | {docs} | {rate} |" for k, state, docs, rate in shard_rows(chosen)]
-    title = f"## shard {key}" if key else f"## shard_backfill: {len(shards)} shards"
+    title = f"## shard {key}" if key else f"## {Step.SHARD_BACKFILL}: {len(shards)} shards"
     note = "\n\nThe log below is the shard worker's own (`workflow output " + key + "`)." if key else ""
     return f"{title}\n\n" + "\n".join(lines) + note + "\n"
 
 
 def detail_markdown(driver: Driver, status: WorkflowStatus, shards: list[ShardFacts], selection: PhaseRef) -> str:
     """A gate's evidence, a shard's facts, or the phase's output."""
-    if selection.name in GATE_NAMES:
+    if is_gate(selection.name):
         return to_markdown(gather(driver, selection.name, status.phase(selection.name).state))
-    if selection.name == SHARD_PHASE:
+    if selection.name == Step.SHARD_BACKFILL:
         return _shard_markdown(shards, selection.shard)
     text = render_output(selection.name, driver.phase_metadata(selection.name))
     return f"## {selection.name}: {status.phase(selection.name).state}\n\n" + (text or "no output yet\n")

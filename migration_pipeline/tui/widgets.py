@@ -5,7 +5,8 @@ from __future__ import annotations
 from textual.widgets import DataTable
 
 from migration_pipeline.workflow.outputs import ShardFacts, shard_rows
-from migration_pipeline.workflow.status import PHASES, WorkflowStatus
+from migration_pipeline.workflow.status import WorkflowStatus
+from workflow_model.steps import PHASES
 
 STATE_STYLE = {"done": "green", "failed": "red", "rejected": "red", "running": "cyan",
                "waiting for approval": "bold yellow"}
@@ -26,8 +27,8 @@ class PhaseTable(DataTable[str]):
         self.add_column("kind", key="kind")
         self.add_column("state", key="state")
         self.add_column("detail", key="detail")
-        for name in PHASES:
-            self.add_row(name, "", "…", "", key=name)
+        for step in PHASES:
+            self.add_row(step.value, "", "…", "", key=step.value)
 
     def show(self, status: WorkflowStatus) -> None:
         """The status's state and detail of each step."""

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migration_pipeline.workflow.outputs import md_table
+from workflow_model.steps import GATES, Step, gate
 
 if TYPE_CHECKING:
     from migration_pipeline.workflow.driver import Driver
 
-EVIDENCE_PHASES = ("source_snapshot", "metadata_evaluation", "migrated_metadata")
-_TITLES = {"metadata_approval": "approve the metadata plan before anything is written to the target",
-           "backfill_approval": "approve copying the documents into the migrated indices"}
+# The snapshot (for the source's counts) and what each gate approves.
+EVIDENCE_PHASES: tuple[str, ...] = (Step.SOURCE_SNAPSHOT.value, *(g.approves.value for g in GATES))
+_TITLES = {g.name: g.question for g in GATES}
 
 
 @dataclass
@@ -58,11 +59,11 @@ def target_aliases(indices: list[str]) -> tuple[dict[str, list[str]], str | None
     return {name: sorted((body or {}).get("aliases") or {}) for name, body in found.items()}, None
 
 
-def gather(driver: Driver, gate: str, state: str, ask_target: bool = True) -> Evidence:
-    """The evidence for ``gate`` (in ``state``) through ``driver``."""
-    evidence = Evidence(gate, state, {name: driver.phase_metadata(name) for name in EVIDENCE_PHASES})
+def gather(driver: Driver, name: str, state: str, ask_target: bool = True) -> Evidence:
+    """The evidence for the gate ``name`` (in ``state``) through ``driver``."""
+    evidence = Evidence(name, state, {phase: driver.phase_metadata(phase) for phase in EVIDENCE_PHASES})
     if ask_target:
-        subject = "migrated_metadata" if gate == "backfill_approval" else "metadata_evaluation"
+        subject = gate(name).approves
         names = [_target_name(r.get("name", "")) for r in planned_rows(evidence.metadata.get(subject, {}))
                  if r.get("kind") == "index"]
         evidence.aliases, evidence.target_note = target_aliases(names)
@@ -118,17 +119,18 @@ def to_markdown(evidence: Evidence) -> str:
     """The evidence as Markdown (the ``workflow manage`` evidence pane)."""
     meta = evidence.metadata
     lines = [f"## {evidence.gate}: {evidence.state}", "", _TITLES.get(evidence.gate, ""), ""]
-    subject = meta.get("migrated_metadata") if evidence.gate == "backfill_approval" else None
+    approves = gate(evidence.gate).approves
+    subject = meta.get(Step.MIGRATED_METADATA) if approves == Step.MIGRATED_METADATA else None
     if subject:
         lines += _migration(subject, evidence)
-    elif meta.get("metadata_evaluation"):
-        subject = meta["metadata_evaluation"]
+    elif meta.get(Step.METADATA_EVALUATION):
+        subject = meta[Step.METADATA_EVALUATION]
         lines += _plan(subject, evidence)
     else:
         lines.append("nothing to decide on yet: the metadata evaluation has not run")
     if evidence.target_note:
         lines += ["", f"*{evidence.target_note}*"]
-    snapshot = meta.get("source_snapshot") or {}
+    snapshot = meta.get(Step.SOURCE_SNAPSHOT) or {}
     if snapshot:
         lines += ["", f"### Source counts (snapshot {snapshot.get('snapshot')}, "
                       f"{snapshot.get('source_documents')} documents)", "",

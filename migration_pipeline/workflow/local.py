@@ -16,23 +16,24 @@ from typing import Any
 import dagster as dg
 
 from assets.approvals import AUTO_APPROVER, metadata_of
+from jobs import AUTOMATED_JOBS
 from migration_pipeline.workflow import local_outputs
 from migration_pipeline.workflow.instance import runs_configure_logging
 from migration_pipeline.workflow.logs import shard_log_path, shard_logs_dir
-from migration_pipeline.workflow.observer import SayObserver, ShardOutcome, WorkflowObserver
+from migration_pipeline.workflow.observer import SayObserver, ShardRunEnd, WorkflowObserver
 from migration_pipeline.workflow.outputs import LogChunk, ShardFacts
 from migration_pipeline.workflow.phases import PhaseRef
 from migration_pipeline.workflow.resume import plan_submit
-from migration_pipeline.workflow.status import PHASES, AssetFacts, Facts, WorkflowStatus, summarize
+from migration_pipeline.workflow.status import AssetFacts, Facts, WorkflowStatus, summarize
 from sensors.gates import approval_run_config, due_auto_approvals
 from workers.common.errors import MigrationError
 from workflow_model import active_config_path, load_active
+from workflow_model.steps import PHASES, Step
 
 Say = Callable[[str], None]
 # The CLI reports a failed step in one line of its own; Dagster's console logger would add the traceback.
 _QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-_GATED_JOBS = {"migrated_metadata": "migrate_metadata", "shard_backfill": "backfill_shards",
-               "backfill_parity": "check_backfill_parity"}
+_SHARD_JOB = AUTOMATED_JOBS[Step.SHARD_BACKFILL].name
 
 
 class WorkflowError(MigrationError):
@@ -77,7 +78,7 @@ class LocalWorkflow:
             failure = next((e for e in result.all_events if e.is_step_failure), None)
             reason = _failure_reason(failure.step_failure_data.error) if failure and failure.step_failure_data \
                 and failure.step_failure_data.error else "see the run's logs"
-            if job_def.name == "backfill_shards" and partition_key:
+            if job_def.name == _SHARD_JOB and partition_key:
                 reason += f"; the worker's log: {shard_log_path(partition_key)}"
             where = f" [{partition_key}]" if partition_key else ""
             raise WorkflowError(f"{job}{where} failed (run {result.run_id}): {reason}")
@@ -144,15 +145,15 @@ class LocalWorkflow:
                 return
 
     def _run_requested(self, result: Any) -> None:
-        for asset, job in _GATED_JOBS.items():
-            key = dg.AssetKey(asset)
-            if asset == "shard_backfill":
+        for step, job in AUTOMATED_JOBS.items():
+            key = dg.AssetKey(step.value)
+            if step == Step.SHARD_BACKFILL:
                 partitions = sorted(k for k in result.get_requested_partitions(key) if k)
                 if partitions:
                     self._backfill(partitions)
             elif result.get_num_requested(key):
-                self.say(f"{asset} ...")
-                self._execute(job)
+                self.say(f"{step} ...")
+                self._execute(job.name)
 
     def _report_steps(self, result: dg.ExecuteInProcessResult) -> None:
         metadata = {event.step_key: {k: v.value for k, v in
@@ -167,18 +168,18 @@ class LocalWorkflow:
         """Shard runs at once: the limit of the shard asset's pool, as ``dagster dev``'s run queue applies it."""
         if runs_configure_logging(self.instance):
             return 1
-        pool = self.defs.resolve_assets_def("shard_backfill").op.pool
+        pool = self.defs.resolve_assets_def(Step.SHARD_BACKFILL.value).op.pool
         if pool and pool in self.instance.event_log_storage.get_concurrency_keys():
             return max(1, self.instance.event_log_storage.get_concurrency_info(pool).slot_count)
         return max(1, self.instance.get_concurrency_config().pool_config.default_pool_limit or 1)
 
-    def _backfill_one(self, key: str) -> ShardOutcome:
+    def _backfill_one(self, key: str) -> ShardRunEnd:
         self.observer.shard_started(key)
         try:
-            run = self._execute("backfill_shards", partition_key=key)
-            outcome = ShardOutcome(key, _materialization_metadata(run, "shard_backfill"))
+            run = self._execute(_SHARD_JOB, partition_key=key)
+            outcome = ShardRunEnd(key, _materialization_metadata(run, Step.SHARD_BACKFILL.value))
         except WorkflowError as exc:
-            outcome = ShardOutcome(key, {}, str(exc))
+            outcome = ShardRunEnd(key, {}, str(exc))
         self.observer.shard_finished(outcome)
         return outcome
 
@@ -200,31 +201,33 @@ class LocalWorkflow:
         """What the instance records of every phase."""
         facts = Facts()
         records = {r.asset_entry.asset_key.to_user_string(): r.asset_entry
-                   for r in self.instance.get_asset_records([dg.AssetKey(p) for p in PHASES])}
-        for name in PHASES:
+                   for r in self.instance.get_asset_records([dg.AssetKey(p.value) for p in PHASES])}
+        for step in PHASES:
+            name = step.value
             entry = records.get(name)
             asset = AssetFacts()
             if entry is not None:
                 mat = entry.last_materialization_record
-                if mat is not None and mat.asset_materialization is not None and name != "shard_backfill":
+                if mat is not None and mat.asset_materialization is not None and step != Step.SHARD_BACKFILL:
                     asset.materialized_at = mat.timestamp
                     asset.metadata = metadata_of(mat)
                 run_id = entry.last_planned_materialization_run_id or entry.last_run_id
                 run = self.instance.get_run_by_id(run_id) if run_id else None
-                if run is not None and name != "shard_backfill":
+                if run is not None and step != Step.SHARD_BACKFILL:
                     asset.latest_run_id, asset.latest_run_status = run.run_id, run.status.value
             facts.assets[name] = asset
         keys = self.instance.get_dynamic_partitions("shards")
         from assets.partitions import SHARDS
 
-        statuses = self.instance.get_status_by_partition(dg.AssetKey("shard_backfill"), keys, SHARDS) or {}
+        shard_key = dg.AssetKey(Step.SHARD_BACKFILL.value)
+        statuses = self.instance.get_status_by_partition(shard_key, keys, SHARDS) or {}
         names = {"MATERIALIZED": "done", "FAILED": "failed", "IN_PROGRESS": "running"}
         for key in keys:
             status = statuses.get(key)
             facts.partitions[key] = names.get(status.value, "pending") if status is not None else "pending"
         for key in keys:
             records_ = self.instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey("shard_backfill"), asset_partitions=[key]),
+                dg.AssetRecordsFilter(asset_key=shard_key, asset_partitions=[key]),
                 limit=1).records
             if records_ and records_[0].asset_materialization is not None:
                 docs = records_[0].asset_materialization.metadata.get("documents")
@@ -253,8 +256,8 @@ class LocalWorkflow:
         """Forget the workflow's runs and shard partitions (the clusters and the config are left as they are)."""
         for key in self.instance.get_dynamic_partitions("shards"):
             self.instance.delete_dynamic_partition("shards", key)
-        for name in PHASES:
-            self.instance.wipe_assets([dg.AssetKey(name)])
+        for step in PHASES:
+            self.instance.wipe_assets([dg.AssetKey(step.value)])
         self._cursor_path.unlink(missing_ok=True)
 
     # What `workflow output`/`log PHASE` and `workflow manage` read (migration_pipeline/workflow/local_outputs.py).

@@ -26,6 +26,7 @@ from migration_pipeline.workflow.outputs import (
     tail_lines,
 )
 from migration_pipeline.workflow.phases import PhaseRef
+from workflow_model.steps import Step
 
 _STATES = {"MATERIALIZED": "done", "FAILED": "failed", "IN_PROGRESS": "running"}
 _RECENT_RUNS = 100
@@ -37,13 +38,14 @@ def shards(instance: dg.DagsterInstance, keys: list[str] | None = None) -> list[
 
     known = instance.get_dynamic_partitions("shards")
     wanted = [k for k in known if keys is None or k in keys]
-    statuses = instance.get_status_by_partition(dg.AssetKey("shard_backfill"), wanted, SHARDS) or {}
+    shard_key = dg.AssetKey(Step.SHARD_BACKFILL.value)
+    statuses = instance.get_status_by_partition(shard_key, wanted, SHARDS) or {}
     out = []
     for key in wanted:
         status = statuses.get(key)
         state = _STATES.get(status.value, "pending") if status is not None else "pending"
         records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("shard_backfill"), asset_partitions=[key]), limit=1).records
+            dg.AssetRecordsFilter(asset_key=shard_key, asset_partitions=[key]), limit=1).records
         metadata = metadata_of(records[0]) if records else {}
         live = last_progress(tail_lines(shard_log_path(key))) if state == "running" else None
         out.append(shard_facts(key, state, metadata, live))

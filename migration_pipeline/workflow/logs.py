@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from resources.shard_worker import shard_log_name
+from workers.common.shard_key import ShardKey
 from workflow_model import active_config_path
 
 
@@ -20,4 +20,4 @@ def shard_logs_dir() -> Path:
 
 def shard_log_path(partition_key: str) -> Path:
     """The log file of the worker of shard ``index:shard`` under the in-process drivers."""
-    return shard_logs_dir() / shard_log_name(partition_key)
+    return shard_logs_dir() / ShardKey.parse(partition_key).file_name()

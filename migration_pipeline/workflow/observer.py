@@ -11,8 +11,9 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class ShardOutcome:
-    """One shard run's end: its materialization metadata, or the error that stopped it."""
+class ShardRunEnd:
+    """One shard run's end: its materialization metadata (with the worker's ``ShardOutcome`` as ``status``), or
+    the error that stopped it."""
 
     key: str
     metadata: dict[str, Any]
@@ -31,7 +32,7 @@ class WorkflowObserver:
     def shard_started(self, key: str) -> None:
         """A shard's run starts."""
 
-    def shard_finished(self, outcome: ShardOutcome) -> None:
+    def shard_finished(self, outcome: ShardRunEnd) -> None:
         """A shard's run ended."""
 
     def backfill_finished(self) -> None:
@@ -50,7 +51,7 @@ class SayObserver(WorkflowObserver):
         self.total, self.ended = len(keys), 0
         self.say(f"backfill: {len(keys)} shard(s), {parallel} at a time")
 
-    def shard_finished(self, outcome: ShardOutcome) -> None:
+    def shard_finished(self, outcome: ShardRunEnd) -> None:
         self.ended += 1
         where = f"shard {outcome.key} ({self.ended}/{self.total})"
         if outcome.error:

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from migration_pipeline.workflow.phases import GATE_NAMES, PhaseRef
-from migration_pipeline.workflow.status import PHASES
+from migration_pipeline.workflow.phases import PhaseRef
+from workflow_model.steps import PHASES, Step, is_gate
 
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -39,7 +39,7 @@ class ShardFacts:
     state: str  # done | failed | running | pending
     documents: int | None = None
     docs_per_s: float | None = None
-    status: str | None = None  # the worker's result: completed, already-completed
+    status: str | None = None  # the worker's result as recorded: a workers.rfs.status.ShardOutcome value
     duration_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -249,15 +249,15 @@ def render_output(phase: str, meta: dict[str, Any]) -> str:
     """The phase's last materialization as a person reads it, in Markdown ('' when it has none)."""
     if not meta:
         return ""
-    if phase == "metadata_evaluation":
+    if phase == Step.METADATA_EVALUATION:
         lines = _evaluation(meta)
-    elif phase == "migrated_metadata":
+    elif phase == Step.MIGRATED_METADATA:
         lines = _migration(meta)
-    elif phase == "source_snapshot":
+    elif phase == Step.SOURCE_SNAPSHOT:
         lines = _snapshot(meta)
-    elif phase == "backfill_parity":
+    elif phase == Step.BACKFILL_PARITY:
         lines = _parity(meta)
-    elif phase in GATE_NAMES:
+    elif is_gate(phase):
         lines = _gate(phase, meta)
     else:
         lines = [f"- {k}: {v}" for k, v in meta.items()]
@@ -277,9 +277,9 @@ def shard_rows(shards: list[ShardFacts]) -> list[tuple[str, str, str, str]]:
 
 def outputs_index(metadata: dict[str, dict[str, Any]], shards: list[ShardFacts]) -> list[str]:
     """The phases that have output (``workflow output`` without a phase), one line each."""
-    lines = [name for name in PHASES if name != "shard_backfill" and metadata.get(name)]
+    lines = [name.value for name in PHASES if name != Step.SHARD_BACKFILL and metadata.get(name)]
     ran = [s for s in shards if s.state != "pending"]
     if ran:
-        lines.append("shard_backfill (the shards' table); each shard's worker log: "
+        lines.append(f"{Step.SHARD_BACKFILL} (the shards' table); each shard's worker log: "
                      + ", ".join(f"{s.key} ({s.state})" for s in ran))
     return lines

@@ -1,7 +1,7 @@
 """The names a person gives a phase on the command line: a phase, a gate (an approval step), or one shard.
 
 ``all`` (or nothing) means every phase; ``shard_backfill[INDEX:SHARD]`` or plain ``INDEX:SHARD`` is one shard.
-The gates come from ``assets.approvals.GATES``, the one place they are declared.
+The phases and gates come from ``workflow_model.steps``, the one place they are declared.
 """
 
 from __future__ import annotations
@@ -10,14 +10,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from assets.approvals import GATES
-from migration_pipeline.workflow.status import PHASES
 from workers.common.errors import ConfigurationError
+from workers.common.shard_key import ShardKey
+from workflow_model.steps import PHASES, Step, gate
 
-SHARD_PHASE = "shard_backfill"
-GATE_NAMES: tuple[str, ...] = tuple(GATES)
-_BRACKETED = re.compile(r"^shard_backfill\[(?P<key>.+)\]$")
-_SHARD_KEY = re.compile(r"^.+:\d+$")
+_BRACKETED = re.compile(rf"^{re.escape(Step.SHARD_BACKFILL.value)}\[(?P<key>.+)\]$")
 
 
 @dataclass(frozen=True)
@@ -30,7 +27,7 @@ class PhaseRef:
     @property
     def label(self) -> str:
         """How ``workflow status`` and the logs name it."""
-        return f"{SHARD_PHASE}[{self.shard}]" if self.shard else self.name
+        return f"{Step.SHARD_BACKFILL}[{self.shard}]" if self.shard else self.name
 
     def step_matches(self, step_key: str | None) -> bool:
         """True for the phase's own step and its asset checks' steps (``<asset>_<check>``)."""
@@ -39,7 +36,7 @@ class PhaseRef:
 
 def valid_names() -> str:
     """Every accepted form, for error messages and help."""
-    return ", ".join(["all", *PHASES]) + f", {SHARD_PHASE}[INDEX:SHARD] or INDEX:SHARD"
+    return ", ".join(["all", *PHASES]) + f", {Step.SHARD_BACKFILL}[INDEX:SHARD] or INDEX:SHARD"
 
 
 def parse_phase(text: str | None, shard_keys: Iterable[str] | None = None) -> PhaseRef | None:
@@ -53,19 +50,21 @@ def parse_phase(text: str | None, shard_keys: Iterable[str] | None = None) -> Ph
     if text in PHASES:
         return PhaseRef(text)
     bracketed = _BRACKETED.match(text)
-    key = bracketed.group("key") if bracketed else text if _SHARD_KEY.match(text) else None
-    if key is None:
-        raise ConfigurationError(f"unknown phase {text!r}; phases: {valid_names()}")
+    if bracketed:
+        key = ShardKey.parse(bracketed.group("key")).format()  # a malformed key: its own error
+    else:
+        try:
+            key = ShardKey.parse(text).format()
+        except ConfigurationError:
+            raise ConfigurationError(f"unknown phase {text!r}; phases: {valid_names()}") from None
     if shard_keys is not None:
         known = sorted(shard_keys)
         if key not in known:
             listed = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "") if known else "none yet"
             raise ConfigurationError(f"unknown shard {key!r}; shards of the workflow: {listed}")
-    return PhaseRef(SHARD_PHASE, key)
+    return PhaseRef(Step.SHARD_BACKFILL.value, key)
 
 
 def parse_gate(text: str) -> str:
     """A gate (approval step) name as ``workflow status`` prints it; a clear error (exit 2) otherwise."""
-    if text not in GATES:
-        raise ConfigurationError(f"unknown approval step {text!r}; steps: {', '.join(GATE_NAMES)}")
-    return text
+    return gate(text).name

@@ -15,9 +15,12 @@ from migration_pipeline.workflow import remote_outputs
 from migration_pipeline.workflow.outputs import LogChunk, ShardFacts
 from migration_pipeline.workflow.phases import PhaseRef
 from migration_pipeline.workflow.resume import plan_submit
-from migration_pipeline.workflow.status import PHASES, AssetFacts, Facts, WorkflowStatus, summarize
+from migration_pipeline.workflow.status import AssetFacts, Facts, WorkflowStatus, summarize
 from sensors.gates import approval_run_config
 from workers.common.errors import MigrationError
+from workflow_model.steps import PHASES, Step
+
+_SHARD_ASSET = {"path": [Step.SHARD_BACKFILL.value]}
 
 _ENTRY = """fragment Entry on MetadataEntry { label __typename
   ... on TextMetadataEntry { text } ... on IntMetadataEntry { intValue } ... on FloatMetadataEntry { floatValue }
@@ -149,7 +152,7 @@ class RemoteWorkflow:
             return
         self.say(f"resume: {plan.reason}")
         if plan.shards:
-            params = {"assetSelection": [{"path": ["shard_backfill"]}], "partitionNames": list(plan.shards),
+            params = {"assetSelection": [_SHARD_ASSET], "partitionNames": list(plan.shards),
                       "title": f"workflow submit: {len(plan.shards)} shard(s) left"}
             result = self.query(_BACKFILL, {"params": params})["launchPartitionBackfill"]
             if result["__typename"] != "LaunchBackfillSuccess":
@@ -177,15 +180,15 @@ class RemoteWorkflow:
 
     def facts(self) -> Facts:
         """The same facts the in-process driver reads, from GraphQL."""
-        keys = [{"path": [name]} for name in PHASES]
-        data = self.query(_FACTS, {"keys": keys, "shards": {"path": ["shard_backfill"]}})
+        keys = [{"path": [step.value]} for step in PHASES]
+        data = self.query(_FACTS, {"keys": keys, "shards": _SHARD_ASSET})
         facts = Facts()
-        for name in PHASES:
-            facts.assets[name] = AssetFacts()
+        for step in PHASES:
+            facts.assets[step.value] = AssetFacts()
         for node in data["assetNodes"]:
             name = node["assetKey"]["path"][-1]
             events = node["assetMaterializations"]
-            if events and name != "shard_backfill":
+            if events and name != Step.SHARD_BACKFILL:
                 facts.assets[name].materialized_at = int(events[0]["timestamp"]) / 1000
                 facts.assets[name].metadata = _metadata(events[0])
         for info in data["assetsLatestInfo"]:
@@ -235,7 +238,7 @@ class RemoteWorkflow:
             result = self.query(_DELETE, {"keys": keys, "repo": self._repository()})["deleteDynamicPartitions"]
             if result["__typename"] == "PythonError":
                 raise DagsterApiError(f"could not delete the shard partitions: {result['message']}")
-        wiped = self.query(_WIPE, {"keys": [{"assetKey": {"path": [p]}} for p in PHASES]})["wipeAssets"]
+        wiped = self.query(_WIPE, {"keys": [{"assetKey": {"path": [p.value]}} for p in PHASES]})["wipeAssets"]
         if wiped["__typename"] in ("PythonError", "UnauthorizedError"):
             raise DagsterApiError(f"could not wipe the workflow's assets: {wiped.get('message')}")
 

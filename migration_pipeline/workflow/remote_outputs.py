@@ -28,6 +28,7 @@ from migration_pipeline.workflow.outputs import (
     tail_lines,
 )
 from migration_pipeline.workflow.phases import PhaseRef
+from workflow_model.steps import Step
 
 if TYPE_CHECKING:
     from migration_pipeline.workflow.remote import RemoteWorkflow
@@ -80,7 +81,7 @@ def phase_metadata(wf: RemoteWorkflow, phase: str) -> dict[str, Any]:
 
 def shards(wf: RemoteWorkflow, keys: list[str] | None = None) -> list[ShardFacts]:
     """Every shard partition (or ``keys``): state, documents, documents/s."""
-    node = wf.query(_SHARDS, {"key": {"path": ["shard_backfill"]}}).get("assetNodeOrError") or {}
+    node = wf.query(_SHARDS, {"key": {"path": [Step.SHARD_BACKFILL.value]}}).get("assetNodeOrError") or {}
     statuses = node.get("assetPartitionStatuses") or {}
     states: dict[str, str] = {}
     for name, state in _STATES:
@@ -158,7 +159,7 @@ def _captured(wf: RemoteWorkflow, run_id: str) -> list[str] | None:
     """The shard step's captured stderr (stdout when stderr is empty), or None when Dagster kept none."""
     file_keys = [e["fileKey"] for e in _events(wf, run_id)
                  if e.get("__typename") == "LogsCapturedEvent" and e.get("fileKey")
-                 and (not e.get("stepKeys") or "shard_backfill" in e["stepKeys"])]
+                 and (not e.get("stepKeys") or Step.SHARD_BACKFILL in e["stepKeys"])]
     if not file_keys:
         return None
     run = wf.query(_CAPTURED, {"runId": run_id, "fileKey": file_keys[-1]})["runOrError"]
@@ -174,7 +175,7 @@ def shard_log(wf: RemoteWorkflow, key: str, cursor: int = 0) -> LogChunk:
     if path.is_file():
         lines, new_cursor = read_log_file(path, cursor)
         return LogChunk(lines, new_cursor, str(path))
-    runs = _phase_runs(wf, PhaseRef("shard_backfill", key))
+    runs = _phase_runs(wf, PhaseRef(Step.SHARD_BACKFILL.value, key))
     if not runs:
         return LogChunk([], cursor, "", f"shard {key} has not run yet")
     run_id = runs[0].run_id

@@ -8,10 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assets.approvals import GATES
+from workflow_model.steps import PHASES, Step, gate, is_gate
 
-PHASES = ("source_snapshot", "metadata_evaluation", "metadata_approval", "migrated_metadata", "backfill_approval",
-          "shard_backfill", "backfill_parity")
 RUNNING = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "MANAGED", "CANCELING"}
 
 
@@ -59,7 +57,7 @@ class WorkflowStatus:
     @property
     def finished(self) -> bool:
         """True when the parity check ran after every shard was done."""
-        return self.phase("backfill_parity").state == "done"
+        return self.phase(Step.BACKFILL_PARITY).state == "done"
 
     @property
     def stopped(self) -> bool:
@@ -91,14 +89,14 @@ def _asset_state(facts: AssetFacts) -> str:
 
 def _detail(name: str, facts: AssetFacts) -> str:
     meta = facts.metadata
-    if name == "source_snapshot" and meta:
+    if name == Step.SOURCE_SNAPSHOT and meta:
         return f"{meta.get('snapshot')} ({meta.get('shards')} shards)"
-    if name in GATES and meta:
+    if is_gate(name) and meta:
         return f"{meta.get('decision')} by {meta.get('approved_by')}" + (
             f" (ticket {meta['ticket']})" if meta.get("ticket") else "")
-    if name == "metadata_evaluation" and meta:
+    if name == Step.METADATA_EVALUATION and meta:
         return f"{meta.get('objects')} objects, {meta.get('blocked', 0)} blocked"
-    if name == "backfill_parity" and meta:
+    if name == Step.BACKFILL_PARITY and meta:
         return f"{meta.get('indices')} indices, mismatched: {meta.get('mismatched') or 'none'}"
     return ""
 
@@ -111,9 +109,10 @@ def summarize(facts: Facts) -> WorkflowStatus:
     shard_counts = {state: 0 for state in ("done", "failed", "running", "pending")}
     for key_state in facts.partitions.values():
         shard_counts[key_state] = shard_counts.get(key_state, 0) + 1
-    for name in PHASES:
+    for step in PHASES:
+        name = step.value
         asset = facts.assets.get(name, AssetFacts())
-        if name == "shard_backfill":
+        if step == Step.SHARD_BACKFILL:
             total = len(facts.partitions)
             if shard_counts["running"]:
                 state = "running"
@@ -127,8 +126,8 @@ def summarize(facts: Facts) -> WorkflowStatus:
             phases.append(Phase(name, state, detail))
             continue
         state = _asset_state(asset)
-        if name in GATES and state not in ("running", "failed"):
-            subject = facts.assets.get(GATES[name], AssetFacts())
+        if is_gate(name) and state not in ("running", "failed"):
+            subject = facts.assets.get(gate(name).approves, AssetFacts())
             decided = asset.materialized_at
             if subject.materialized_at is not None and (decided is None or subject.materialized_at > decided):
                 state = "waiting for approval"
@@ -136,8 +135,8 @@ def summarize(facts: Facts) -> WorkflowStatus:
             elif asset.metadata.get("decision") == "reject":
                 state = "rejected"
                 rejected.append(name)
-        phases.append(Phase(name, state, _detail(name, asset), "gate" if name in GATES else "phase"))
-    parity_meta = facts.assets.get("backfill_parity", AssetFacts()).metadata
+        phases.append(Phase(name, state, _detail(name, asset), "gate" if is_gate(name) else "phase"))
+    parity_meta = facts.assets.get(Step.BACKFILL_PARITY, AssetFacts()).metadata
     parity = {"mismatched": parity_meta.get("mismatched"), "target_documents": parity_meta.get("target_documents")} \
         if parity_meta else None
     return WorkflowStatus(phases, shard_counts, sorted(k for k, s in facts.partitions.items() if s == "failed"),

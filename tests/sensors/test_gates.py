@@ -9,6 +9,7 @@ import pytest
 
 from migration_pipeline.definitions import defs
 from migration_pipeline.sandbox.state import SandboxState
+from resources.workflow import WorkflowResource
 from sensors.gates import auto_approvals
 from tests.migration_pipeline.workflow.helpers import build_migration
 
@@ -20,11 +21,19 @@ def test_auto_approvals_requests_each_skipped_gate_once(sandbox: SandboxState, t
     m = build_migration(sandbox, tmp_path, docs=20, skip_approvals=True)
     monkeypatch.setenv("DAGSTER_HOME", str(m.home))
     monkeypatch.delenv("MIGRATION_WORKFLOW_CONFIG", raising=False)
+    resources = {"workflow": WorkflowResource(config_path=str(m.config))}
+
+    def evaluate(instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            result = auto_approvals(context)
+        assert isinstance(result, (dg.SensorResult, dg.SkipReason))
+        return result
+
     with dg.DagsterInstance.from_config(str(m.home)) as instance:
-        assert isinstance(auto_approvals(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+        assert isinstance(evaluate(instance), dg.SkipReason)
         assert defs.resolve_job_def("prepare_migration").execute_in_process(instance=instance,
                                                                             run_config=QUIET).success
-        result = auto_approvals(dg.build_sensor_context(instance=instance))
+        result = evaluate(instance)
         assert isinstance(result, dg.SensorResult)
         [request] = result.run_requests or []
         evaluation = instance.fetch_materializations(dg.AssetKey("metadata_evaluation"), limit=1).records[0]
@@ -33,4 +42,4 @@ def test_auto_approvals_requests_each_skipped_gate_once(sandbox: SandboxState, t
         assert defs.resolve_job_def("approve_metadata").execute_in_process(
             instance=instance, run_config={**QUIET, **request.run_config}).success
         # Approved: nothing more is due until the evaluation changes.
-        assert isinstance(auto_approvals(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+        assert isinstance(evaluate(instance), dg.SkipReason)

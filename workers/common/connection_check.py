@@ -44,7 +44,7 @@ def check(role: str, conn: ClusterConnection) -> ConnectionCheck:
     where = f"{role} cluster {conn.endpoint}"
 
     def result(reachable: bool, error: str | None = None, **found: Any) -> ConnectionCheck:
-        return ConnectionCheck(role, conn.endpoint, auth_label(conn), conn.verify_certs, reachable, error=error,
+        return ConnectionCheck(role, conn.endpoint, auth_label(conn), conn.tls.verify, reachable, error=error,
                                **found)
 
     try:
@@ -104,13 +104,7 @@ def _reason(exc: TransportError) -> str:
 
 def auth_label(conn: ClusterConnection) -> str:
     """The auth kind and user, never a secret: ``none``, ``basic (USER, password from $VAR)``, ``sigv4 (...)``."""
-    # redacted() would repeat the endpoint and TLS; only the kind and the user are wanted here.
-    auth = conn.auth
-    if auth.kind == "basic":
-        return f"basic ({getattr(auth, 'username', '')}, password from ${getattr(auth, 'password_env', '')})"
-    if auth.kind == "sigv4":
-        return f"sigv4 ({getattr(auth, 'service', '')}, {getattr(auth, 'region', '')})"
-    return "none"
+    return conn.auth.label()
 
 
 def _auth_hint(conn: ClusterConnection) -> str:
@@ -118,4 +112,6 @@ def _auth_hint(conn: ClusterConnection) -> str:
         return f"check the user and ${getattr(conn.auth, 'password_env', '')}"
     if conn.auth.kind == "sigv4":
         return "check the AWS credentials and the domain's access policy"
+    if conn.auth.kind == "cert":
+        return "check that the cluster trusts the client certificate's CA and maps it to a user"
     return "the cluster wants credentials; configure auth"

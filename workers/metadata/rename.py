@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from workers.metadata.errors import RenameRuleError
 
@@ -77,6 +78,28 @@ class RenameRules:
 
     def __bool__(self) -> bool:
         return bool(self.rules)
+
+    def specs(self) -> list[str]:
+        """The rules as written (what :meth:`parse` reads back)."""
+        return [rule.raw for rule in self.rules]
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        # In options models the rules travel as the list of rules as written, and are parsed (and checked) on read.
+        from pydantic_core import core_schema
+
+        def coerce(value: Any) -> RenameRules:
+            if isinstance(value, RenameRules):
+                return value
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ValueError("rename rules must be a list of OLD=NEW or regex:PATTERN=REPLACEMENT strings")
+            try:
+                return cls.parse(value)
+            except RenameRuleError as exc:
+                raise ValueError(str(exc)) from None
+
+        return core_schema.no_info_plain_validator_function(
+            coerce, serialization=core_schema.plain_serializer_function_ser_schema(lambda rules: rules.specs()))
 
     def apply(self, name: str) -> str:
         """``name`` renamed by the first matching rule, or unchanged."""

@@ -7,16 +7,21 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from opensearchpy.exceptions import TransportError
 
-from workers.common.clusters import Auth, BasicAuth, ClusterConnection, NoAuth, SigV4Auth
+from workers.common.clusters import Auth, BasicAuth, CertAuth, NoAuth, SigV4Auth, parse_connection
 from workers.common.errors import ConfigurationError, MigrationError
 from workers.metadata.rename import RenameRules
-from workers.rfs.options import DEFAULT_COORDINATION_INDEX, BackfillOptions
+from workers.rfs.options import (
+    DEFAULT_COORDINATION_INDEX,
+    BackfillOptions,
+    ShardWorkerRequest,
+    SnapshotSource,
+    WorkerLog,
+)
 from workers.rfs.progress import LogProgress, Progress, RichProgress
 
 PIPES_ENV = "DAGSTER_PIPES_CONTEXT"
@@ -43,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     tgt.add_argument("--target-password-env", help="name of the environment variable holding the password")
     tgt.add_argument("--target-aws-region", help="sign requests with AWS SigV4 for this region")
     tgt.add_argument("--target-aws-service", default="es", choices=["es", "aoss"])
+    tgt.add_argument("--target-client-cert", help="PEM client certificate, for clusters that authenticate by it")
+    tgt.add_argument("--target-client-key", help="its PEM private key (default: in --target-client-cert)")
     tgt.add_argument("--target-ca-cert", help="PEM CA file for the target's certificate")
     tgt.add_argument("--target-insecure", action="store_true", help="do not verify the target's TLS certificate")
     tgt.add_argument("--target-timeout", type=float, default=120.0, help="seconds per request (default 120)")
@@ -94,12 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _auth(ns: argparse.Namespace) -> Auth:
+    chosen = [flag for flag, value in (("--target-aws-region", ns.target_aws_region),
+                                       ("--target-username", ns.target_username),
+                                       ("--target-client-cert", ns.target_client_cert)) if value]
+    if len(chosen) > 1:
+        raise ConfigurationError(f"{' and '.join(chosen)}: choose one way to authenticate")
     if ns.target_aws_region:
-        return SigV4Auth(ns.target_aws_region, ns.target_aws_service)
+        return SigV4Auth(region=ns.target_aws_region, service=ns.target_aws_service)
     if ns.target_username:
         if not ns.target_password_env:
             raise ConfigurationError("--target-username needs --target-password-env (the variable's name)")
-        return BasicAuth(ns.target_username, ns.target_password_env)
+        return BasicAuth(username=ns.target_username, password_env=ns.target_password_env)
+    if ns.target_client_cert:
+        return CertAuth(cert_file=ns.target_client_cert, key_file=ns.target_client_key)
     return NoAuth()
 
 
@@ -120,13 +134,18 @@ def parse_shards(spec: str, count: Callable[[], int]) -> list[int]:
     return shards
 
 
+# BackfillOptions fields no flag sets: the retry schedule is tuned in code (tests hold the list to the fields).
+NOT_ON_COMMAND_LINE = frozenset({"max_retries", "initial_backoff_s", "max_backoff_s"})
+
+
 def options_from(ns: argparse.Namespace) -> BackfillOptions:
     """Options from parsed arguments."""
     allowed = tuple(t.strip() for v in ns.allowed_doc_exception_types for t in v.split(",") if t.strip())
     s3_repo = ns.snapshot_repo.startswith("s3://")
+    target = parse_connection({"endpoint": ns.target_endpoint, "auth": _auth(ns), "timeout_s": ns.target_timeout,
+                               "tls": {"verify": not ns.target_insecure, "ca_file": ns.target_ca_cert}}, "--target")
     return BackfillOptions(
-        target=ClusterConnection(ns.target_endpoint, _auth(ns), not ns.target_insecure, ns.target_ca_cert,
-                                 ns.target_timeout),
+        target=target,
         max_connections=ns.max_connections, adaptive_concurrency=not ns.fixed_concurrency,
         documents_per_bulk_request=ns.documents_per_bulk_request,
         max_bulk_bytes=ns.max_bulk_bytes, gzip=not ns.no_gzip, allowed_doc_exception_types=allowed,
@@ -140,23 +159,33 @@ def options_from(ns: argparse.Namespace) -> BackfillOptions:
     )
 
 
+def source_from(ns: argparse.Namespace) -> SnapshotSource:
+    """The snapshot to read, from parsed arguments."""
+    return SnapshotSource(ns.snapshot_repo, ns.snapshot, ns.s3_endpoint, ns.s3_region)
+
+
+def log_from(ns: argparse.Namespace) -> WorkerLog:
+    """Log and progress settings, from parsed arguments."""
+    return WorkerLog(ns.log_file, ns.log_file_only, ns.progress_interval)
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return json.dumps({"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
                            "message": record.getMessage()})
 
 
-def _logging(ns: argparse.Namespace) -> None:
+def _logging(log: WorkerLog, log_format: str) -> None:
     text = logging.Formatter("%(asctime)s %(message)s")
     handlers: list[logging.Handler] = []
-    if ns.log_file:
-        path = Path(ns.log_file)
+    if log.file:
+        path = Path(log.file)
         path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(path, encoding="utf-8"))
         handlers[-1].setFormatter(text)
-    if not (ns.log_file and ns.log_file_only):
+    if not (log.file and log.file_only):
         handlers.append(logging.StreamHandler(sys.stderr))
-        handlers[-1].setFormatter(_JsonFormatter() if ns.log_format == "json" else text)
+        handlers[-1].setFormatter(_JsonFormatter() if log_format == "json" else text)
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
     # opensearch-py logs every request at INFO and each failed one with a traceback at WARNING; the worker
     # reports failures itself, in one line.
@@ -174,14 +203,14 @@ def _progress(kind: str, interval_s: float) -> Progress:
 def run(argv: Sequence[str]) -> int:
     """Run from command-line arguments; returns the exit code."""
     ns = build_parser().parse_args(argv)
-    _logging(ns)
+    _logging(log_from(ns), ns.log_format)
     from workers.rfs.worker import run_shards
     from workers.snapshot.blobstore import open_blob_store
     from workers.snapshot.repository import SnapshotRepository
 
     try:
-        options = options_from(ns)
-        store = open_blob_store(ns.snapshot_repo, s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
+        options, source = options_from(ns), source_from(ns)
+        store = open_blob_store(source.repo, s3_endpoint=source.s3_endpoint, s3_region=source.s3_region)
         shards = parse_shards(
             ns.shard, lambda: SnapshotRepository(store).index_metadata(ns.snapshot, ns.index).number_of_shards)
         progress = _progress(ns.progress, ns.progress_interval)
@@ -208,44 +237,20 @@ def run(argv: Sequence[str]) -> int:
     return 0
 
 
-def _pipes_argv(extras: Mapping[str, Any], partition_key: str | None) -> list[str]:
-    """Command-line arguments from Pipes extras (keys as option names with underscores)."""
-    params = dict(extras)
-    if partition_key and ("index" not in params or "shard" not in params):
-        index, _, shard = partition_key.rpartition(":")
-        params.setdefault("index", index)
-        params.setdefault("shard", int(shard))
-    argv: list[str] = []
-    for key, value in params.items():
-        flag = "--" + key.replace("_", "-")
-        if value is None or value is False:
-            continue
-        if value is True:
-            argv.append(flag)
-        elif isinstance(value, list):
-            for v in value:
-                argv += [flag, str(v)]
-        else:
-            argv += [flag, str(value)]
-    return argv
-
-
 def run_under_pipes() -> int:
-    """Run as a Dagster Pipes process: options from the extras, result reported as materialization metadata."""
+    """Run as a Dagster Pipes process: the request from the extras, the result reported as materialization metadata."""
     from dagster_pipes import open_dagster_pipes
 
     with open_dagster_pipes() as pipes:
-        argv = _pipes_argv(pipes.extras, pipes.partition_key if pipes.is_partition_step else None)
-        ns = build_parser().parse_args([*argv, "--progress", "log", "--log-format", "json"])
-        _logging(ns)
+        request = ShardWorkerRequest.from_extras(pipes.extras)
+        _logging(request.log, "json")
         from workers.rfs.worker import run_shard
         from workers.snapshot.blobstore import open_blob_store
 
-        if not ns.shard.strip().isdigit():
-            raise ConfigurationError(f"under Dagster Pipes a run backfills one shard (its partition), not {ns.shard!r}")
-        options = options_from(ns)
-        store = open_blob_store(ns.snapshot_repo, s3_endpoint=ns.s3_endpoint, s3_region=ns.s3_region)
-        result = run_shard(store, ns.snapshot, ns.index, int(ns.shard), options, LogProgress(ns.progress_interval))
+        source = request.source
+        store = open_blob_store(source.repo, s3_endpoint=source.s3_endpoint, s3_region=source.s3_region)
+        result = run_shard(store, source.snapshot, request.index, request.shard, request.options,
+                           LogProgress(request.log.progress_interval_s))
         pipes.report_asset_materialization(metadata={
             "status": result.status, "documents": result.docs_written, "bytes": result.bytes_written,
             "dead_letters": result.dead_letters,

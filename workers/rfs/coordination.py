@@ -18,6 +18,7 @@ from opensearchpy.exceptions import ConflictError, NotFoundError, RequestError
 from workers.common.errors import MigrationError
 from workers.documents.reader import ShardPosition
 from workers.rfs.retry import call_with_retries
+from workers.rfs.status import RecordStatus
 
 
 class LeaseHeldError(MigrationError):
@@ -50,7 +51,7 @@ class ShardWork:
     @property
     def completed(self) -> bool:
         """True once the shard was fully written."""
-        return self.status == "completed"
+        return self.status == RecordStatus.COMPLETED
 
 
 _MAPPING = {
@@ -115,9 +116,9 @@ class WorkCoordinator:
         work = self.read()
         now = _now_ms()
         if work is None:
-            doc: dict[str, Any] = {**self.base, "status": "in_progress", "lease_owner": self.worker_id,
-                   "lease_expires_ms": now + self.lease_ms, "checkpoint": None, "docs_written": 0,
-                   "bytes_written": 0, "attempts": 1, "started_ms": now, "updated_ms": now}
+            doc: dict[str, Any] = {**self.base, "status": RecordStatus.IN_PROGRESS.value,
+                   "lease_owner": self.worker_id, "lease_expires_ms": now + self.lease_ms, "checkpoint": None,
+                   "docs_written": 0, "bytes_written": 0, "attempts": 1, "started_ms": now, "updated_ms": now}
             try:
                 resp = call_with_retries(
                     lambda: self.client.index(index=self.index, id=self.key, body=doc, op_type="create"))
@@ -138,8 +139,8 @@ class WorkCoordinator:
         doc = dict(work.raw)
         if work.completed and force:
             doc.update(checkpoint=None, docs_written=0, bytes_written=0)
-        doc.update(status="in_progress", lease_owner=self.worker_id, lease_expires_ms=now + self.lease_ms,
-                   attempts=int(doc.get("attempts") or 0) + 1, updated_ms=now)
+        doc.update(status=RecordStatus.IN_PROGRESS.value, lease_owner=self.worker_id,
+                   lease_expires_ms=now + self.lease_ms, attempts=int(doc.get("attempts") or 0) + 1, updated_ms=now)
         self._write(doc)
         return _work(doc)
 
@@ -179,7 +180,7 @@ class WorkCoordinator:
     def complete(self, docs_written: int, bytes_written: int, summary: dict[str, Any]) -> None:
         """Mark the shard done; later runs skip it unless forced."""
         now = _now_ms()
-        self._update({"status": "completed", "lease_owner": None, "lease_expires_ms": 0,
+        self._update({"status": RecordStatus.COMPLETED.value, "lease_owner": None, "lease_expires_ms": 0,
                       "docs_written": docs_written, "bytes_written": bytes_written, "completed_ms": now,
                       "updated_ms": now, "summary": summary})
 

@@ -1,19 +1,32 @@
-"""The backfill worker's options, with their defaults (documented in ``python -m workers.rfs --help``)."""
+"""The backfill worker's options, with their defaults (documented in ``python -m workers.rfs --help``).
+
+A worker run is described by one :class:`ShardWorkerRequest`: the Dagster resource builds it from the workflow
+config and sends it whole as the Pipes extras; the worker reads the same object back (and the command line builds it
+from flags, for people). No option crosses the boundary as a flag.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from workers.common.clusters import ClusterConnection
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+from workers.common.clusters import ClusterConnection, validation_message
 from workers.common.errors import ConfigurationError
 from workers.metadata.rename import RenameRules
 
 DEFAULT_COORDINATION_INDEX = ".migrations_working_state"
+# Unknown keys in a request are errors (a misspelt option must not be silently dropped).
+_STRICT = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
 class BackfillOptions:
     """How one shard is moved."""
+
+    __pydantic_config__ = _STRICT
 
     target: ClusterConnection
     max_connections: int = 10
@@ -55,3 +68,57 @@ class BackfillOptions:
             raise ConfigurationError(f"type_mode must be drop or index-per-type, not {self.type_mode!r}")
         if self.lease_seconds < 1:
             raise ConfigurationError("lease_seconds must be at least 1")
+
+
+@dataclass(frozen=True)
+class SnapshotSource:
+    """The repository and snapshot a shard is read from."""
+
+    __pydantic_config__ = _STRICT
+
+    repo: str  # file:///path or s3://bucket/prefix
+    snapshot: str
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerLog:
+    """Where a worker's log lines go besides stderr, and how often it reports progress."""
+
+    __pydantic_config__ = _STRICT
+
+    file: str | None = None
+    file_only: bool = False
+    progress_interval_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class ShardWorkerRequest:
+    """Everything one worker run is given: which shard of which snapshot, how, and where its log goes."""
+
+    __pydantic_config__ = _STRICT
+
+    source: SnapshotSource
+    index: str
+    shard: int
+    options: BackfillOptions
+    log: WorkerLog = field(default_factory=WorkerLog)
+
+    def to_extras(self) -> dict[str, Any]:
+        """The Pipes extras carrying this request (JSON values; secrets travel as variable names only)."""
+        return {EXTRAS_KEY: _REQUEST.dump_python(self, mode="json")}
+
+    @classmethod
+    def from_extras(cls, extras: Mapping[str, Any]) -> ShardWorkerRequest:
+        """The request a resource sent; an error naming each bad key."""
+        if EXTRAS_KEY not in extras:
+            raise ConfigurationError(f"the Pipes extras have no {EXTRAS_KEY!r} (keys: {', '.join(extras) or 'none'})")
+        try:
+            return _REQUEST.validate_python(extras[EXTRAS_KEY])
+        except ValidationError as exc:
+            raise ConfigurationError(f"worker request: {validation_message(exc, EXTRAS_KEY)}") from None
+
+
+EXTRAS_KEY = "shard_worker_request"
+_REQUEST: TypeAdapter[ShardWorkerRequest] = TypeAdapter(ShardWorkerRequest)

@@ -4,14 +4,39 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from opensearchpy import OpenSearch, helpers
 
-COMPLETED = "completed"
-IN_PROGRESS = "in-progress"
-LEASE_EXPIRED = "lease-expired"
-STATES = (COMPLETED, IN_PROGRESS, LEASE_EXPIRED)
+
+class ShardOutcome(StrEnum):
+    """How a shard run ended, as the worker reports it: ``ShardResult.status``, its ``--json`` output and log line,
+    the ``status`` of a ``shard_backfill`` materialization (Pipes metadata). A run that fails raises instead (the
+    Dagster run fails); there is no failed outcome. The values are stored in run metadata: keep them."""
+
+    COMPLETED = "completed"  # this run wrote the shard's last documents and recorded it completed
+    ALREADY_COMPLETED = "already-completed"  # recorded completed before (or, by the asset, done for this snapshot)
+    LEASED_ELSEWHERE = "leased-elsewhere"  # another worker holds its lease; left to it (run_shards(skip_leased))
+
+
+# The outcomes after which the shard's documents are all on the target (a plain string compares equal to its member).
+DONE: frozenset[ShardOutcome] = frozenset({ShardOutcome.COMPLETED, ShardOutcome.ALREADY_COMPLETED})
+
+
+class RecordStatus(StrEnum):
+    """The ``status`` field of a shard's document in the coordination index (written by coordination.py)."""
+
+    IN_PROGRESS = "in_progress"  # a worker took the lease at least once; checkpoints may follow
+    COMPLETED = "completed"  # every document acknowledged
+
+
+class ShardState(StrEnum):
+    """A shard's state as ``console backfill status`` shows it, derived from its record and the clock."""
+
+    COMPLETED = "completed"
+    IN_PROGRESS = "in-progress"  # a worker's lease runs
+    LEASE_EXPIRED = "lease-expired"  # no live lease: stalled, failed and released, or not yet retried
 
 
 @dataclass(frozen=True)
@@ -21,7 +46,7 @@ class ShardStatus:
     snapshot: str
     index: str
     shard: int
-    state: str
+    state: ShardState
     docs_written: int
     bytes_written: int
     checkpoint: dict[str, Any] | None
@@ -41,20 +66,19 @@ class BackfillStatus:
 
     def totals(self) -> dict[str, int]:
         """Shards per state, and documents and bytes written over all shards."""
-        counts = {state: sum(1 for s in self.shards if s.state == state) for state in STATES}
+        counts = {state.value: sum(1 for s in self.shards if s.state == state) for state in ShardState}
         return {"shards": len(self.shards), **counts,
                 "docs_written": sum(s.docs_written for s in self.shards),
                 "bytes_written": sum(s.bytes_written for s in self.shards)}
 
 
-def shard_state(doc: dict[str, Any], now_ms: int) -> str:
-    """``completed``, ``in-progress`` (a worker's lease runs) or ``lease-expired`` (no live lease: stalled,
-    failed and released, or not yet retried)."""
-    if doc.get("status") == "completed":
-        return COMPLETED
+def shard_state(doc: dict[str, Any], now_ms: int) -> ShardState:
+    """The state of the shard whose coordination document is ``doc``, at ``now_ms``."""
+    if doc.get("status") == RecordStatus.COMPLETED:
+        return ShardState.COMPLETED
     if doc.get("lease_owner") and int(doc.get("lease_expires_ms") or 0) > now_ms:
-        return IN_PROGRESS
-    return LEASE_EXPIRED
+        return ShardState.IN_PROGRESS
+    return ShardState.LEASE_EXPIRED
 
 
 def read_status(client: OpenSearch, coordination_index: str, snapshot: str | None = None,

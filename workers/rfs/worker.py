@@ -36,14 +36,11 @@ from workers.rfs.naming import TargetNames
 from workers.rfs.options import BackfillOptions
 from workers.rfs.progress import Counters, Progress
 from workers.rfs.sender import BatchOutcome, BulkResponseSerializer, BulkSender
+from workers.rfs.status import ShardOutcome
 from workers.snapshot.blobstore import BlobStore
 from workers.snapshot.repository import SnapshotRepository
 
 log = logging.getLogger("workers.rfs")
-
-COMPLETED = "completed"
-ALREADY_COMPLETED = "already-completed"
-LEASED_ELSEWHERE = "leased-elsewhere"
 
 
 class TargetUnreachableError(MigrationError):
@@ -61,7 +58,7 @@ class ShardResult:
     snapshot: str
     index: str
     shard: int
-    status: str
+    status: ShardOutcome
     docs_written: int = 0
     bytes_written: int = 0
     retries: int = 0
@@ -78,7 +75,7 @@ class ShardResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (for JSON output and Dagster metadata)."""
-        return asdict(self)
+        return {**asdict(self), "status": self.status.value}
 
 
 def default_worker_id() -> str:
@@ -137,7 +134,7 @@ class _ShardRun:
         self.began = time.monotonic()
         self.source = source
         self.shard = shard
-        self.result = ShardResult(source.snapshot, source.index, shard, COMPLETED)
+        self.result = ShardResult(source.snapshot, source.index, shard, ShardOutcome.COMPLETED)
         self.coordinator = WorkCoordinator(source.client, source.options.coordination_index, source.worker_id,
                                            source.options.lease_seconds, source.snapshot, source.index, shard)
         self.counters = Counters()
@@ -157,7 +154,7 @@ class _ShardRun:
         src, options = self.source, self.source.options
         work = self.coordinator.acquire(force=options.force)
         if work.completed:
-            self.result.status = ALREADY_COMPLETED
+            self.result.status = ShardOutcome.ALREADY_COMPLETED
             self.result.docs_written, self.result.bytes_written = work.docs_written, work.bytes_written
             return False
         try:
@@ -261,9 +258,9 @@ def run_shards(store: BlobStore, snapshot: str, index: str, shards: Sequence[int
     shard.
 
     Each shard keeps its own lease, checkpoints and completion record, exactly as when run alone. A shard leased
-    by another worker raises LeaseHeldError, or with ``skip_leased`` is left to that worker (status
-    ``leased-elsewhere``). On a failure (a damaged file, a lost lease, a target refusing), the shards completed
-    so far stay completed (the one before the failing shard once its last requests are back), the failing one
+    by another worker raises LeaseHeldError, or with ``skip_leased`` is left to that worker (outcome
+    ``ShardOutcome.LEASED_ELSEWHERE``). On a failure (a damaged file, a lost lease, a target refusing), the shards
+    completed so far stay completed (the one before the failing shard once its last requests are back), the failing one
     keeps its last checkpoint and is released, the later ones are not started, and the error is raised.
     """
     if not shards:
@@ -351,7 +348,7 @@ class _Pump:
                 raise
             log.warning("%s: %s; left to that worker", run.label, exc)
             self.results[run.shard] = ShardResult(run.source.snapshot, run.source.index, run.shard,
-                                                  LEASED_ELSEWHERE)
+                                                  ShardOutcome.LEASED_ELSEWHERE)
             return False
         if not opened:
             self.results[run.shard] = run.result

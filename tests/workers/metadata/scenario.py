@@ -17,7 +17,7 @@ from workers.snapshot.create import create_snapshot, register_fs_repository
 
 def client(url: str) -> OpenSearch:
     """A client for a sandbox engine."""
-    return build_client(ClusterConnection(url, timeout_s=60))
+    return build_client(ClusterConnection(endpoint=url, timeout_s=60))
 
 
 def bulk(c: OpenSearch, index: str, docs: list[dict[str, Any]], routing: str | None = None,

@@ -37,7 +37,7 @@ def test_existing_objects_are_kept_unless_allowed(sandbox: SandboxState, prefix:
                                                          "mappings": {"properties": {"f": {"type": field}}}})
         c.indices.create(index=f"{prefix}-i", body={"mappings": {"properties": {"f": {"type": field}}}})
     mine = [f"regex:{prefix}.*"]
-    live = read_source(cluster=ClusterConnection(source.url))
+    live = read_source(cluster=ClusterConnection(endpoint=source.url))
 
     def run(allow: bool) -> Report:
         options = MigrationOptions.build(index_allowlist=mine, index_template_allowlist=mine,

@@ -33,7 +33,7 @@ def prefix(sandbox: SandboxState) -> Iterator[str]:
 
 
 def _source(sandbox: SandboxState) -> SourceMetadata:
-    return read_source(cluster=ClusterConnection(sandbox.engines["source"].url))
+    return read_source(cluster=ClusterConnection(endpoint=sandbox.engines["source"].url))
 
 
 def _options(prefix: str, **kw: object) -> MigrationOptions:
@@ -48,14 +48,14 @@ def test_invalid_regex_names_the_list_and_entry() -> None:
 
 def test_unreachable_target_is_a_clear_error(sandbox: SandboxState) -> None:
     with pytest.raises(ClusterUnreachableError, match=r"cannot reach http://127.0.0.1:1"):
-        evaluate(_source(sandbox), build_client(ClusterConnection("http://127.0.0.1:1", timeout_s=2)),
+        evaluate(_source(sandbox), build_client(ClusterConnection(endpoint="http://127.0.0.1:1", timeout_s=2)),
                  "http://127.0.0.1:1", MigrationOptions())
 
 
 def test_unauthorised_target_is_a_clear_error(sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MD_TEST_WRONG_PASSWORD", "wrong")
     with basic_auth_proxy(sandbox.engines["target"].url, "admin", "right") as url:
-        conn = ClusterConnection(url, BasicAuth("admin", "MD_TEST_WRONG_PASSWORD"))
+        conn = ClusterConnection(endpoint=url, auth=BasicAuth(username="admin", password_env="MD_TEST_WRONG_PASSWORD"))
         with pytest.raises(ClusterAuthError, match=r"refused the credentials \(401\)"):
             evaluate(_source(sandbox), build_client(conn), conn.redacted(), MigrationOptions())
 

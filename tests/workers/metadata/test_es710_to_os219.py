@@ -43,12 +43,12 @@ def runs(sandbox: SandboxState) -> Iterator[Runs]:
         assert scenario.repo_dir and scenario.snapshot
         options = scenario.options()
         tc = client(target.url)
-        live = read_source(cluster=ClusterConnection(source.url))
+        live = read_source(cluster=ClusterConnection(endpoint=source.url))
         snap = read_source(snapshot=SnapshotLocation(scenario.repo_dir, scenario.snapshot))
         live_plan = evaluate(live, tc, target.url, options)
         snapshot_plan = evaluate(snap, tc, target.url, options)
         migrated = migrate(evaluate(live, tc, target.url, options), tc, target.url)
-        second = evaluate(read_source(cluster=ClusterConnection(source.url)), tc, target.url, options)
+        second = evaluate(read_source(cluster=ClusterConnection(endpoint=source.url)), tc, target.url, options)
         yield Runs(scenario, live_plan, snapshot_plan, migrated, second)
     finally:
         cleanup(source.url, prefix)

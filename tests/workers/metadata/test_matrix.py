@@ -45,12 +45,13 @@ def _run_pair(source_spec: str, target_spec: str, build: Builder) -> tuple[str, 
         options = MigrationOptions.build(index_allowlist=mine, index_template_allowlist=mine,
                                          component_template_allowlist=mine)
         tc = client(target.url)
-        live = evaluate(read_source(cluster=ClusterConnection(source.url)), tc, target.url, options)
+        live = evaluate(read_source(cluster=ClusterConnection(endpoint=source.url)), tc, target.url, options)
         snap = evaluate(read_source(snapshot=SnapshotLocation(repo, "snap")), tc, target.url, options)
         assert _comparable(snap, p) == _comparable(live, p)
-        migrated = migrate(evaluate(read_source(cluster=ClusterConnection(source.url)), tc, target.url, options),
+        live_source = ClusterConnection(endpoint=source.url)
+        migrated = migrate(evaluate(read_source(cluster=live_source), tc, target.url, options),
                            tc, target.url)
-        second = evaluate(read_source(cluster=ClusterConnection(source.url)), tc, target.url, options)
+        second = evaluate(read_source(cluster=ClusterConnection(endpoint=source.url)), tc, target.url, options)
         for row in _mine(second, p):
             if row.action != "blocked":
                 assert row.action == "exists-identical", (row.name, row.differences)

@@ -72,7 +72,7 @@ def options(target_url: str, tmp_path: Path, **kwargs: Any) -> BackfillOptions:
     """Worker options for a test: its own coordination index and dead-letter folder."""
     kwargs.setdefault("coordination_index", unique(".mws"))
     kwargs.setdefault("dead_letter", str(tmp_path / "dead"))
-    return BackfillOptions(target=ClusterConnection(target_url), **kwargs)
+    return BackfillOptions(target=ClusterConnection(endpoint=target_url), **kwargs)
 
 
 def ids_before(snap: SnapshotFixture, shard: int, checkpoint: dict[str, Any]) -> list[str]:

@@ -254,10 +254,12 @@ class _Server(ThreadingHTTPServer):
 class Tap:
     """A forwarding proxy on 127.0.0.1 in front of ``target_url`` (plain HTTP), as a context manager.
 
-    ``certfile``/``keyfile``: serve HTTPS with that certificate. ``url`` is where clients connect.
+    ``certfile``/``keyfile``: serve HTTPS with that certificate; ``client_ca``: and require client certificates
+    signed by that CA (as clusters with certificate authentication do). ``url`` is where clients connect.
     """
 
-    def __init__(self, target_url: str, *, certfile: Path | None = None, keyfile: Path | None = None) -> None:
+    def __init__(self, target_url: str, *, certfile: Path | None = None, keyfile: Path | None = None,
+                 client_ca: Path | None = None) -> None:
         target = urlsplit(target_url)
         if target.scheme != "http" or target.hostname is None:
             raise ValueError(f"the tap forwards to a plain-HTTP target, not {target_url!r}")
@@ -266,6 +268,9 @@ class Tap:
         if certfile is not None:
             tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             tls.load_cert_chain(certfile, keyfile)
+            if client_ca is not None:
+                tls.verify_mode = ssl.CERT_REQUIRED
+                tls.load_verify_locations(client_ca)
         self._server = _Server(self._shared, tls)
         port = self._server.server_address[1]
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"

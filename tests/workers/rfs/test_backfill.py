@@ -26,7 +26,8 @@ from workers.metadata.rename import RenameRules
 from workers.rfs.__main__ import parse_shards
 from workers.rfs.coordination import LeaseHeldError, WorkCoordinator
 from workers.rfs.encode import native_encoder
-from workers.rfs.worker import LEASED_ELSEWHERE, TargetUnreachableError, run_shard, run_shards
+from workers.rfs.status import ShardOutcome
+from workers.rfs.worker import TargetUnreachableError, run_shard, run_shards
 from workers.snapshot.blobstore import FileSystemBlobStore, open_blob_store
 from workers.snapshot.repository import SnapshotRepository
 from workers.snapshot.shard_directory import ShardDirectory
@@ -220,7 +221,8 @@ def test_several_shards_with_one_leased_elsewhere(sandbox: SandboxState, source_
     # With skip_leased (what the CLI does for several shards) it is left to its holder and the others go on.
     results = run_shards(store, source_snapshot.snapshot, source_snapshot.index, [0, 1, 2], opts,
                          skip_leased=True)
-    assert [r.status for r in results] == ["already-completed", LEASED_ELSEWHERE, "completed"]
+    assert [r.status for r in results] == [ShardOutcome.ALREADY_COMPLETED, ShardOutcome.LEASED_ELSEWHERE,
+                                           ShardOutcome.COMPLETED]
     held = holder.read()
     assert held is not None and held.raw["lease_owner"] == "worker-a"
     client.indices.refresh(index=renamed)

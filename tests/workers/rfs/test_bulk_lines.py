@@ -21,6 +21,9 @@ from workers.rfs.options import BackfillOptions
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.repository import SnapshotRepository
 
+# Options need a target; these tests never send to it.
+NOWHERE = ClusterConnection(endpoint="http://127.0.0.1:1")
+
 encode = native_encoder()
 needs_native = pytest.mark.skipif(encode is None, reason="the _bulk_lines extension is not built")
 ID, UID, ROUTING, SOURCE, OTHER = 0, 1, 2, 3, 4
@@ -158,7 +161,7 @@ def test_batches_keep_count_and_byte_limits_across_pieces() -> None:
     items = _items(50, 200)
     pieces = [piece_of(items[:7]), piece_of(items[7:30]), piece_of(items[30:])]
     size = items[0].size
-    options = BackfillOptions(target=ClusterConnection("http://127.0.0.1:1"), max_bulk_bytes=max(1024, size * 9),
+    options = BackfillOptions(target=NOWHERE, max_bulk_bytes=max(1024, size * 9),
                               documents_per_bulk_request=6)
     got = list(batches(pieces, options))
     assert [b.count for b in got] == [6] * 8 + [2]
@@ -176,7 +179,7 @@ def test_batches_keep_count_and_byte_limits_across_pieces() -> None:
 def test_a_document_bigger_than_the_limit_goes_alone() -> None:
     small, big = _items(3, 10), _items(1, 5000)
     pieces: list[Piece] = [piece_of(small[:1]), piece_of(big), piece_of(small[1:])]
-    got = list(batches(pieces, BackfillOptions(target=ClusterConnection("http://127.0.0.1:1"), max_bulk_bytes=1024)))
+    got = list(batches(pieces, BackfillOptions(target=NOWHERE, max_bulk_bytes=1024)))
     assert [b.count for b in got] == [1, 1, 2]
     assert got[1].size > 1024
 
@@ -220,7 +223,7 @@ def test_fixture_snapshots_encode_alike(fixture: str, type_mode: str) -> None:
     repo = SnapshotRepository(open_blob_store(str(folder)))
     snapshot = repo.snapshots()[0].name
     docs, _, _ = _compare_paths(folder.as_uri(), snapshot,
-                                BackfillOptions(target=ClusterConnection("http://127.0.0.1:1"), type_mode=type_mode))
+                                BackfillOptions(target=NOWHERE, type_mode=type_mode))
     assert docs > 0
 
 
@@ -234,7 +237,7 @@ def test_a_real_snapshot_with_awkward_documents_encodes_alike(sandbox: SandboxSt
              ("caf\u00e9", None, b'{"k":"non-ascii id"}'), ("pretty", None, b'{\n  "k": "pretty"\n}')]
     fixture = build_snapshot(source.url, source.repo_path, docs=3000, shards=2, extra=extra)
     docs, taken, declined = _compare_paths(fixture.repo_uri, fixture.snapshot,
-                                           BackfillOptions(target=ClusterConnection("http://127.0.0.1:1")))
+                                           BackfillOptions(target=NOWHERE))
     assert docs == len(fixture.expected)
     assert taken > declined > 0  # most chunks in C; the pretty and non-ASCII ones in Python
 
@@ -257,7 +260,7 @@ def test_python_encoder_flag_and_missing_extension(monkeypatch: pytest.MonkeyPat
     snapshot = repo.snapshots()[0].name
     ref = repo.indices(snapshot)[0]
     counts = encode_module.EncodeCounts()
-    builder = BulkItemBuilder(BackfillOptions(target=ClusterConnection("http://127.0.0.1:1")))
+    builder = BulkItemBuilder(BackfillOptions(target=NOWHERE))
     with caplog.at_level("WARNING", logger="workers.rfs"):
         list(shard_pieces(open_shard(repo, snapshot, ref.name, 0), None, builder, counts=counts))
     assert counts.native_chunks == 0 and counts.python_chunks > 0

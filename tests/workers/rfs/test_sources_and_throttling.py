@@ -16,7 +16,9 @@ from migration_pipeline.sandbox import manager
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
 from tests.workers.rfs.helpers import Row, SnapshotFixture, build_snapshot, canonical, options, target_rows
+from workers.common.clusters import ClusterConnection
 from workers.documents.reader import ShardPosition, open_shard
+from workers.rfs.options import BackfillOptions, ShardWorkerRequest, SnapshotSource
 from workers.rfs.worker import run_shard
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.create import create_snapshot, register_fs_repository
@@ -107,8 +109,10 @@ def test_worker_under_dagster_pipes(sandbox: SandboxState, tmp_path: Path) -> No
     def shard_copy(context: AssetExecutionContext, pipes: dg.PipesSubprocessClient) -> dg.MaterializeResult:
         return pipes.run(
             context=context, command=[sys.executable, "-m", "workers.rfs"],
-            extras={"snapshot_repo": snap.repo_uri, "snapshot": snap.snapshot, "target_endpoint": target,
-                    "coordination_index": coordination, "dead_letter": str(tmp_path / "dead")},
+            extras=ShardWorkerRequest(
+                SnapshotSource(snap.repo_uri, snap.snapshot), snap.index, 0,
+                BackfillOptions(target=ClusterConnection(endpoint=target), coordination_index=coordination,
+                                dead_letter=str(tmp_path / "dead"))).to_extras(),
         ).get_materialize_result()
 
     with dg.instance_for_test() as instance:

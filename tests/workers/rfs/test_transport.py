@@ -29,7 +29,7 @@ from tests.conftest import unique
 from tests.workers.capture.certs import make_pki
 from tests.workers.rfs.helpers import SnapshotFixture, build_snapshot, options, target_rows
 from tests.workers.rfs.tap import Drop, FailItems, Status, Tap
-from workers.common.clusters import Auth, BasicAuth, ClusterConnection, NoAuth, SigV4Auth
+from workers.common.clusters import Auth, BasicAuth, CertAuth, ClusterConnection, NoAuth, SigV4Auth, Tls
 from workers.common.errors import MigrationError
 from workers.metadata.rename import RenameRules
 from workers.rfs.__main__ import build_parser, options_from
@@ -54,10 +54,11 @@ def target(sandbox: SandboxState) -> str:
 
 
 def _options(endpoint: str, tmp_path: Path, snap: SnapshotFixture, renamed: str, *, auth: Auth | None = None,
-             verify_certs: bool = True, ca_certs: str | None = None, **kwargs: Any) -> BackfillOptions:
+             verify: bool = True, ca_file: str | None = None, **kwargs: Any) -> BackfillOptions:
     """Options sending ``snap``'s index to ``renamed`` (each test writes an index of its own) through ``endpoint``."""
     base = options(endpoint, tmp_path, rename=RenameRules.parse([f"{snap.index}={renamed}"]), **kwargs)
-    return dataclasses.replace(base, target=ClusterConnection(endpoint, auth or NoAuth(), verify_certs, ca_certs))
+    target = ClusterConnection(endpoint=endpoint, auth=auth or NoAuth(), tls=Tls(verify=verify, ca_file=ca_file))
+    return dataclasses.replace(base, target=target)
 
 
 def _run(snap: SnapshotFixture, opts: BackfillOptions) -> list[ShardResult]:
@@ -142,7 +143,8 @@ def test_basic_auth_is_sent_and_the_password_never_shown(target: str, snap: Snap
     monkeypatch.setenv(var, password)
     renamed = unique("basic")
     with Tap(target) as tap:
-        results = _run(snap, _options(tap.url, tmp_path, snap, renamed, auth=BasicAuth(user, var)))
+        auth = BasicAuth(username=user, password_env=var)
+        results = _run(snap, _options(tap.url, tmp_path, snap, renamed, auth=auth))
         assert tap.bulk_requests
         assert {e.header("authorization") for e in tap.exchanges} == {expected_header}
     assert sum(r.docs_written for r in results) == len(snap.expected)
@@ -180,7 +182,7 @@ def test_sigv4_signs_every_request_and_keeps_the_secret(target: str, snap: Snaps
     caplog.set_level(logging.DEBUG)
     renamed = unique("sigv4")
     with Tap(target) as tap:
-        results = _run(snap, _options(tap.url, tmp_path, snap, renamed, auth=SigV4Auth(region, "es")))
+        results = _run(snap, _options(tap.url, tmp_path, snap, renamed, auth=SigV4Auth(region=region, service="es")))
         bulk = tap.bulk_requests
     assert bulk
     for e in bulk:
@@ -243,7 +245,7 @@ def test_trusted_or_unverified_certificate_gets_everything(target: str, snap: Sn
     (tmp_path / "pki").mkdir()
     pki = make_pki(tmp_path / "pki")
     renamed, cli_index = unique(f"tls-{trust}"), unique(f"tls-{trust}-cli")
-    tls: dict[str, Any] = {"ca_certs": str(pki.ca)} if trust == "ca-file" else {"verify_certs": False}
+    tls: dict[str, Any] = {"ca_file": str(pki.ca)} if trust == "ca-file" else {"verify": False}
     flags = ["--target-ca-cert", str(pki.ca)] if trust == "ca-file" else ["--target-insecure"]
     with Tap(target, certfile=pki.server_cert, keyfile=pki.server_key) as tap:
         results = _run(snap, _options(tap.url, tmp_path, snap, renamed, **tls))
@@ -254,6 +256,29 @@ def test_trusted_or_unverified_certificate_gets_everything(target: str, snap: Sn
     assert target_rows(target, renamed) == snap.expected
     assert sum(r["docs_written"] for r in json.loads(proc.stdout)) == len(snap.expected)
     assert target_rows(target, cli_index) == snap.expected
+
+
+def test_client_certificate_authenticates_to_a_target_that_requires_one(target: str, snap: SnapshotFixture,
+                                                                        tmp_path: Path) -> None:
+    """The tap requires a client certificate from the test CA: with one everything arrives (in process and through
+    the CLI's --target-client-cert); without, nothing is sent and the worker fails."""
+    (tmp_path / "pki").mkdir()
+    pki = make_pki(tmp_path / "pki")
+    renamed, cli_index, refused_index = unique("cert"), unique("cert-cli"), unique("cert-refused")
+    cert = CertAuth(cert_file=str(pki.client_cert), key_file=str(pki.client_key))
+    with Tap(target, certfile=pki.server_cert, keyfile=pki.server_key, client_ca=pki.ca) as tap:
+        results = _run(snap, _options(tap.url, tmp_path, snap, renamed, auth=cert, ca_file=str(pki.ca)))
+        proc = _cli(snap, tap.url, tmp_path, cli_index, "--target-ca-cert", str(pki.ca),
+                    "--target-client-cert", str(pki.client_cert), "--target-client-key", str(pki.client_key))
+        assert proc.returncode == 0, proc.stderr
+        sent = len(tap.exchanges)
+        refused = _cli(snap, tap.url, tmp_path, refused_index, "--target-ca-cert", str(pki.ca))
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr, refused.stderr
+        assert len(tap.exchanges) == sent, "a request got through without a client certificate"
+    assert sum(r.docs_written for r in results) == len(snap.expected)
+    assert target_rows(target, renamed) == snap.expected
+    assert target_rows(target, cli_index) == snap.expected
+    assert not OpenSearch(hosts=[target]).indices.exists(index=refused_index)
 
 
 def test_bulk_responses_without_errors_skip_the_items() -> None:

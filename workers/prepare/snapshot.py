@@ -13,6 +13,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import TransportError
 
 from workers.common.errors import ConfigurationError
+from workers.common.shard_key import ShardKey
 from workers.metadata.allowlist import AllowList
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.create import SnapshotError, create_snapshot, register_fs_repository
@@ -47,9 +48,14 @@ class PreparedSnapshot:
     seconds: float = 0.0
 
     @property
+    def shards(self) -> list[ShardKey]:
+        """Every shard in scope, by index then shard number."""
+        return [ShardKey(index, shard) for index, shards in sorted(self.indices.items()) for shard in range(shards)]
+
+    @property
     def shard_keys(self) -> list[str]:
-        """``index:shard`` for every shard in scope (ES >= 7 forbids ':' in index names, so the key is unambiguous)."""
-        return [f"{index}:{shard}" for index, shards in sorted(self.indices.items()) for shard in range(shards)]
+        """``index:shard`` for every shard in scope: the ``shards`` partition keys."""
+        return [key.format() for key in self.shards]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (the asset's value, read by the metadata and backfill steps)."""
