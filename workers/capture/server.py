@@ -17,6 +17,7 @@ from typing import Any
 
 from workers.capture.buffered import Channel
 from workers.capture.connection import ClientConnection
+from workers.capture.context import ConnectionContext
 from workers.capture.http1 import MalformedHttp, parse_request_head
 from workers.capture.kafka_sink import KafkaSink
 from workers.capture.metrics import ProxyMetrics
@@ -42,8 +43,7 @@ class ProxyServer:
         self._prefix = uuid.uuid4().hex[:12]
         self._counter = 0
         self.draining = False
-        self.uncaptured = 0
-        self.uncaptured_logged = -1e9
+        self._context: ConnectionContext | None = None
         self.port = 0
         self.metrics_port = 0
 
@@ -53,6 +53,7 @@ class ProxyServer:
         if self.options.kafka is not None:
             self.sink = KafkaSink(self.options.kafka, self.options.max_record_bytes, self.metrics, loop)
             self.sink.start()
+        self._context = ConnectionContext.build(self.options, self.metrics, self.sink, self.destination_ssl)
         self._server = await loop.create_server(lambda: Channel(loop, self._opened), self.options.listen_host,
                                                 self.options.listen_port, ssl=self._listener_ssl, backlog=1024,
                                                 reuse_port=self.options.workers > 1 or None)
@@ -85,10 +86,11 @@ class ProxyServer:
         if self.draining:
             channel.close()
             return
+        assert self._context is not None  # built by start before the listener opens
         sock = channel.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = ClientConnection(self, channel, self._next_conn_id())
+        conn = ClientConnection(self._context, channel, self._next_conn_id())
         self._connections.add(conn)
         self.metrics.connections.inc()
         try:

@@ -1,0 +1,66 @@
+"""One request in flight through a client connection, and the in-order hand-off from its request side to its
+response side."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+
+from workers.capture.buffered import release
+from workers.capture.http1 import RequestHead
+from workers.capture.kafka_sink import Ticket
+from workers.capture.recorder import MessageRecorder
+from workers.capture.upstream import Upstream
+
+
+@dataclass(eq=False, slots=True)
+class Transaction:
+    """One request and, later, its response."""
+
+    seq: int
+    head: RequestHead | None
+    received_ns: int
+    upstream: Upstream | None = None
+    recorder: MessageRecorder | None = None
+    ticket: Ticket | None = None
+    # The response is held until the request's records are acknowledged.
+    wait_for_ack: bool = False
+    # --on-capture-failure reject: the request's last bytes are held until the acknowledgement (or a 503).
+    hold: bool = False
+    local: bytes | None = None
+    forwarded_ns: int = 0
+
+    @property
+    def method(self) -> str:
+        """The request method ("" for a malformed request)."""
+        return self.head.method if self.head else ""
+
+
+class Handoff:
+    """Transactions from the request side to the response side, in order (None: no more will come).
+
+    An asyncio.Queue would do, at the cost of a coroutine per put and more bookkeeping per get than a request's
+    own framing; this queue is unbounded, the number of requests a client pipelines being its own business.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[Transaction | None] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, txn: Transaction | None) -> None:
+        """Queue the next transaction (or None: the request side is done)."""
+        self._items.append(txn)
+        release(self._waiter)
+
+    async def get(self) -> Transaction | None:
+        """The next transaction, once there is one."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
