@@ -17,7 +17,19 @@ def _styled(state: str) -> str:
     return f"[{style}]{state}[/]" if style else state
 
 
-class PhaseTable(DataTable[str]):
+class _KeyedTable(DataTable[str]):
+    """A table whose rows are keyed by what they show (a step, a shard)."""
+
+    @property
+    def selected(self) -> str | None:
+        """The key of the row under the cursor."""
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        return str(key.value) if key.value is not None else None
+
+
+class PhaseTable(_KeyedTable):
     """One row per step (phase or approval gate), keyed by its name."""
 
     def on_mount(self) -> None:
@@ -41,16 +53,8 @@ class PhaseTable(DataTable[str]):
         """Put the cursor on that step."""
         self.move_cursor(row=self.get_row_index(name))
 
-    @property
-    def selected(self) -> str | None:
-        """The step under the cursor."""
-        if not self.row_count:
-            return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        return str(key.value) if key.value is not None else None
 
-
-class ShardTable(DataTable[str]):
+class ShardTable(_KeyedTable):
     """One row per shard: state, documents, documents/s."""
 
     def on_mount(self) -> None:
@@ -72,11 +76,3 @@ class ShardTable(DataTable[str]):
         for gone in present - {s.key for s in shards}:
             self.remove_row(gone)
         self.border_subtitle = f"{sum(1 for s in shards if s.state == 'done')}/{len(shards)} done"
-
-    @property
-    def selected(self) -> str | None:
-        """The shard under the cursor."""
-        if not self.row_count:
-            return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        return str(key.value) if key.value is not None else None
