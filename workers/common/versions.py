@@ -69,3 +69,56 @@ def parse_engine(name: str) -> Engine:
         raise ConfigurationError(
             f"unknown engine {name!r}: use one of elasticsearch (es) or opensearch (os)"
         ) from None
+
+
+# OpenSearch sets this bit in its internal version ids so that they never equal an Elasticsearch id
+# (org.opensearch.Version.MASK).
+OPENSEARCH_ID_MASK = 0x08000000
+# From 8.11 on, Elasticsearch records an index-format version id where it recorded its release id before (in a
+# snapshot's `version_id`, and as the number in the repository data's `version`); ids no longer encode the release.
+# The first id each release wrote, from Elasticsearch's own IndexVersions.csv (8.11-8.17) and release notes (8.18+):
+# an id maps to the last release at or below it, so a newer release reads as the newest one known here.
+_ES_INDEX_VERSION_RELEASES: tuple[tuple[int, int, int], ...] = (
+    (8_500_000, 8, 11), (8_500_008, 8, 12), (8_503_000, 8, 13), (8_505_000, 8, 14), (8_512_000, 8, 15),
+    (8_518_000, 8, 16), (8_521_000, 8, 17), (8_525_000, 8, 18), (8_536_000, 8, 19),
+    (9_000_000, 9, 0), (9_033_000, 9, 1), (9_039_000, 9, 2), (9_060_000, 9, 3),
+)
+_FIRST_ES_INDEX_VERSION = _ES_INDEX_VERSION_RELEASES[0][0]
+
+
+def decode_version_id(version_id: int) -> tuple[Engine, int, int, int]:
+    """(engine, major, minor, patch) of an internal version id as snapshots record it.
+
+    ``7100299`` is Elasticsearch 7.10.2, an id with the OpenSearch bit is OpenSearch (``136407827`` is 2.19.0),
+    and an Elasticsearch 8.11+ index-format id gives its release's major and minor (patch 0).
+    """
+    if version_id & OPENSEARCH_ID_MASK:
+        engine: Engine = "opensearch"
+        version_id ^= OPENSEARCH_ID_MASK
+    else:
+        engine = "elasticsearch"
+        if version_id >= _FIRST_ES_INDEX_VERSION:
+            release = max((r for r in _ES_INDEX_VERSION_RELEASES if r[0] <= version_id), key=lambda r: r[0])
+            return engine, release[1], release[2], 0
+    major, rest = divmod(version_id, 1_000_000)
+    return engine, major, (rest // 10_000) % 100, (rest // 100) % 100
+
+
+def decode_recorded_version(value: object) -> tuple[Engine, int, int, int] | None:
+    """What a repository's data records as a snapshot's ``version``: a release string or a version id.
+
+    Elasticsearch wrote it from 7.6 on, as text up to 8.8 and as an id since; OpenSearch writes its own release as
+    text (``2.11.0``). Text with a major of 1-3 is therefore OpenSearch. None when nothing usable is recorded.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return decode_version_id(value) if value > 0 else None
+    if isinstance(value, str):
+        m = re.match(r"^(\d+)\.(\d+)\.(\d+)", value.strip())
+        if m:
+            major, minor, patch = (int(g) for g in m.groups())
+            return ("opensearch" if major <= 3 else "elasticsearch"), major, minor, patch
+        if value.strip().isdigit():
+            return decode_recorded_version(int(value.strip()))
+    return None

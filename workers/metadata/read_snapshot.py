@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from workers.metadata import objects
@@ -11,25 +10,14 @@ from workers.metadata.model import MetadataObject, SourceMetadata
 from workers.metadata.versions import EngineVersion
 from workers.snapshot.repository import SnapshotRepository
 
-_RELEASE = re.compile(r"^\d+\.\d+\.\d+")
-
 
 def snapshot_version(repository: SnapshotRepository, snapshot: str) -> EngineVersion | None:
     """The engine and version that wrote ``snapshot`` as far as the repository records it."""
     version_id = repository.snapshot_info(snapshot).get("version_id")
-    if isinstance(version_id, int) and version_id > 0:
-        decoded = EngineVersion.from_id(version_id)
-        if decoded.is_opensearch or decoded.major <= 7:
-            return decoded
-        # Elasticsearch 8.10+ records an index-format id (8_500_000 and up; 9_000_0_00 ...), not a release:
-        # only the major (and, for 8, "8.10 or later") can be told from it.
-        if decoded.major == 8:
-            return decoded if decoded.minor < 50 else EngineVersion("elasticsearch", 8, 10)
-        return EngineVersion("elasticsearch", decoded.major)
+    if isinstance(version_id, int) and not isinstance(version_id, bool) and version_id > 0:
+        return EngineVersion.from_id(version_id)
     ref = repository.snapshot(snapshot)
-    if ref.version and _RELEASE.match(ref.version):
-        return EngineVersion.of("elasticsearch", ref.version)
-    return None
+    return EngineVersion(ref.engine, *ref.release) if ref.engine and ref.release else None
 
 
 def _templates(meta: dict[str, Any]) -> list[MetadataObject]:

@@ -6,11 +6,8 @@ import re
 from dataclasses import dataclass
 
 from workers.common.errors import ConfigurationError
-from workers.common.versions import Engine, parse_engine
+from workers.common.versions import Engine, decode_version_id, parse_engine
 
-# OpenSearch sets this bit in its internal version ids so that they never equal an Elasticsearch id
-# (org.opensearch.Version.MASK).
-OPENSEARCH_ID_MASK = 0x08000000
 _TEXT = re.compile(r"^\s*([A-Za-z]+)\s*[: ]\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 
@@ -39,12 +36,8 @@ class EngineVersion:
 
     @classmethod
     def from_id(cls, version_id: int) -> EngineVersion:
-        """Decode an internal version id (``7100299`` is Elasticsearch 7.10.2; OpenSearch ids carry a mask bit)."""
-        engine: Engine = "elasticsearch"
-        if version_id & OPENSEARCH_ID_MASK:
-            engine, version_id = "opensearch", version_id ^ OPENSEARCH_ID_MASK
-        major, rest = divmod(version_id, 1_000_000)
-        return cls(engine, major, (rest // 10_000) % 100, (rest // 100) % 100)
+        """Decode an internal version id (``7100299`` is Elasticsearch 7.10.2; see ``decode_version_id``)."""
+        return cls(*decode_version_id(version_id))
 
     @property
     def is_elasticsearch(self) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workers.common.errors import MigrationError
+from workers.common.versions import Engine, decode_recorded_version
 from workers.snapshot.blobformat import read_metadata_blob
 from workers.snapshot.blobstore import BlobStore
 
@@ -31,7 +32,15 @@ class SnapshotRef:
     name: str
     uuid: str
     state: str
-    version: str | None
+    # The writer as the repository data records it (Elasticsearch 7.6+, OpenSearch): engine and (major, minor,
+    # patch); None when not recorded (older writers: the snapshot's own version_id tells then).
+    engine: Engine | None = None
+    release: tuple[int, int, int] | None = None
+
+    @property
+    def version(self) -> str | None:
+        """The writer's release as text (``8.19.0``; Elasticsearch 8.11+ records no patch level: it reads 0)."""
+        return ".".join(map(str, self.release)) if self.release else None
 
 
 @dataclass(frozen=True)
@@ -123,8 +132,9 @@ class SnapshotRepository:
         out = []
         for s in self.data.get("snapshots", []):
             state = s.get("state")
+            writer = decode_recorded_version(s.get("version"))
             out.append(SnapshotRef(s["name"], s["uuid"], SNAPSHOT_STATES.get(state, str(state)) if state is not None
-                                   else "SUCCESS", s.get("version")))
+                                   else "SUCCESS", writer[0] if writer else None, writer[1:] if writer else None))
         return out
 
     def snapshot(self, name: str) -> SnapshotRef:

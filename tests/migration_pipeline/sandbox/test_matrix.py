@@ -13,7 +13,10 @@ from migration_pipeline.sandbox import s3 as sandbox_s3
 from migration_pipeline.sandbox.catalog import RELEASES, EngineRelease
 from tests.conftest import unique
 from workers.common.cluster_info import server_version
+from workers.metadata.read_snapshot import snapshot_version
+from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.create import create_snapshot, register_fs_repository
+from workers.snapshot.repository import SnapshotRepository
 
 
 @pytest.mark.matrix
@@ -38,6 +41,14 @@ def test_release_starts_indexes_and_snapshots(release: EngineRelease) -> None:
         snap = create_snapshot(client, "r", "s1", indices=index)
         assert snap.state == "SUCCESS" and snap.shards_total == 2
         assert list(Path(location).glob("index-*")) and (Path(location) / "indices").is_dir()
+        # The writer read back from the repository: its engine and release (8.11+ record index-format ids).
+        repository = SnapshotRepository(open_blob_store(location))
+        major, minor = (int(part) for part in release.version.split(".")[:2])
+        writer = snapshot_version(repository, "s1")
+        assert writer is not None and (writer.engine, writer.major, writer.minor) == (release.engine, major, minor)
+        ref = repository.snapshot("s1")
+        if ref.release is not None:  # Elasticsearch before 7.6 does not record it in the repository data
+            assert (ref.engine, ref.release[:2]) == (release.engine, (major, minor)), ref
 
         info = manager.status(name)["source"]
         assert {m.name for m in release.modules if m.folder == "modules"} <= set(info["modules"])
