@@ -36,16 +36,18 @@ def list_snapshots(repo: RepoOption, s3_endpoint: EndpointOption = None, s3_regi
                    json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The snapshots of a repository."""
     repository = SnapshotRepository(_store(repo, s3_endpoint, s3_region))
-    rows: list[dict[str, Any]] = [{"name": s.name, "uuid": s.uuid, "state": s.state, "version": s.version,
-             "indices": len(repository.indices(s.name))} for s in repository.snapshots()]
+    rows: list[dict[str, Any]] = [{"name": s.name, "uuid": s.uuid, "state": s.state, "engine": s.engine,
+                                   "version": s.version, "indices": len(repository.indices(s.name))}
+                                  for s in repository.snapshots()]
     if json_output:
         print_json(rows)
         return
     table = Table(title=f"snapshots in {repo}")
-    for col in ("name", "state", "version", "indices", "uuid"):
+    for col in ("name", "state", "written by", "indices", "uuid"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], r["state"], r["version"] or "", str(r["indices"]), r["uuid"])
+        writer = f"{r['engine']} {r['version']}" if r["version"] else ""
+        table.add_row(r["name"], r["state"], writer, str(r["indices"]), r["uuid"])
     out.print(table)
 
 

@@ -74,9 +74,10 @@ def parse_engine(name: str) -> Engine:
 # OpenSearch sets this bit in its internal version ids so that they never equal an Elasticsearch id
 # (org.opensearch.Version.MASK).
 OPENSEARCH_ID_MASK = 0x08000000
-# From 8.11 on, Elasticsearch records an index-format version id where it recorded its release id before (in a
-# snapshot's `version_id`, and as the number in the repository data's `version`); ids no longer encode the release.
-# The first id each release wrote, from Elasticsearch's own IndexVersions.csv (8.11-8.17) and release notes (8.18+):
+# From 8.11 on, Elasticsearch records an index-format version id where it recorded its release id before (a
+# snapshot's `version_id`, the repository data's `index_version`); these ids no longer encode the release.
+# The first id each release wrote: Elasticsearch's own IndexVersions.csv for 8.11-8.17, later copies of that file for
+# 8.18+ (8.19 and 9.2 are also checked against the real engines by the matrix tests);
 # an id maps to the last release at or below it, so a newer release reads as the newest one known here.
 _ES_INDEX_VERSION_RELEASES: tuple[tuple[int, int, int], ...] = (
     (8_500_000, 8, 11), (8_500_008, 8, 12), (8_503_000, 8, 13), (8_505_000, 8, 14), (8_512_000, 8, 15),
@@ -105,10 +106,11 @@ def decode_version_id(version_id: int) -> tuple[Engine, int, int, int]:
 
 
 def decode_recorded_version(value: object) -> tuple[Engine, int, int, int] | None:
-    """What a repository's data records as a snapshot's ``version``: a release string or a version id.
+    """What a repository's data records of a snapshot's writer: a release string or a version id.
 
-    Elasticsearch wrote it from 7.6 on, as text up to 8.8 and as an id since; OpenSearch writes its own release as
-    text (``2.11.0``). Text with a major of 1-3 is therefore OpenSearch. None when nothing usable is recorded.
+    Elasticsearch writes ``version`` from 7.6 on (from 8.11 always the text ``8.11.0``, with the writer's
+    index-format id beside it as ``index_version``: callers give that one first); OpenSearch writes its own release
+    as text (``2.11.0``). Text with a major of 1-3 is therefore OpenSearch. None when nothing usable is recorded.
     """
     if isinstance(value, bool):
         return None

@@ -132,7 +132,8 @@ class SnapshotRepository:
         out = []
         for s in self.data.get("snapshots", []):
             state = s.get("state")
-            writer = decode_recorded_version(s.get("version"))
+            # Elasticsearch 8.11+ writes "version": "8.11.0" for every release and the real writer as index_version.
+            writer = decode_recorded_version(s.get("index_version") or s.get("version"))
             out.append(SnapshotRef(s["name"], s["uuid"], SNAPSHOT_STATES.get(state, str(state)) if state is not None
                                    else "SUCCESS", writer[0] if writer else None, writer[1:] if writer else None))
         return out

@@ -14,16 +14,22 @@ from typing import Any
 MARKER_ENV = "WORKFLOW_TEST_KILL_MARKER"
 
 
+_seen = 0
+
+
 def kill_once(doc: dict[str, Any]) -> dict[str, Any] | None:
-    """Pass documents through; SIGKILL this process at the 50th document of a shard while the marker exists."""
+    """Pass documents through; SIGKILL this process at its 50th document if it is the one that claims the marker.
+
+    Shard workers run in parallel, so the claim is the atomic unlink: exactly one worker wins it and dies, the others
+    (and the rerun, which finds no marker) go on.
+    """
+    global _seen
     marker = os.environ.get(MARKER_ENV)
-    if marker:
-        path = Path(marker)
-        state = path.with_suffix(".count")
-        if path.exists():
-            seen = int(state.read_text()) + 1 if state.exists() else 1
-            state.write_text(str(seen))
-            if seen >= 50:
-                path.unlink()
-                os.kill(os.getpid(), signal.SIGKILL)
+    _seen += 1
+    if marker and _seen == 50:
+        try:
+            Path(marker).unlink()
+        except FileNotFoundError:
+            return doc
+        os.kill(os.getpid(), signal.SIGKILL)
     return doc

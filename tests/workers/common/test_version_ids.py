@@ -41,7 +41,8 @@ def test_recorded_versions_in_repository_data() -> None:
     assert decode_recorded_version("8.8.2") == ("elasticsearch", 8, 8, 2)
     # OpenSearch writes its own release as text: no Elasticsearch wrote a 1.x-3.x release there.
     assert decode_recorded_version("2.11.0") == ("opensearch", 2, 11, 0)
-    assert decode_recorded_version(8536000) == ("elasticsearch", 8, 19, 0)
+    assert decode_recorded_version(8537000) == ("elasticsearch", 8, 19, 0)  # index_version of 8.19.21
+    assert decode_recorded_version(9039001) == ("elasticsearch", 9, 2, 0)  # index_version of 9.2.0
     assert decode_recorded_version(None) is None
     assert decode_recorded_version("") is None
     assert decode_recorded_version(True) is None
