@@ -40,7 +40,9 @@ def metadata_of(record: dg.EventLogRecord) -> dict[str, Any]:
 
 # The blocking asset check (declared on the asset, in metadata.py) whose failure a gate refuses to approve, by the
 # asset it is on.
-BLOCKING_CHECKS: dict[Step, str] = {Step.METADATA_EVALUATION: "no_blocking_incompatibilities"}
+BLOCKING_CHECKS: dict[Step, str] = {Step.METADATA_EVALUATION: "no_blocking_incompatibilities",
+                                    Step.SNAPSHOT_REGISTRATION: "target_has_room",
+                                    Step.BACKFILL_PARITY: "doc_counts_match"}
 
 
 def build_gate(gate: Gate) -> dg.AssetsDefinition:
@@ -103,8 +105,6 @@ def require_approval(instance: dg.DagsterInstance, gate: Gate) -> dict[str, Any]
 
 
 GATE_ASSETS: dict[Step, dg.AssetsDefinition] = {g.step: build_gate(g) for g in GATES}
-metadata_approval = GATE_ASSETS[Step.METADATA_APPROVAL]
-backfill_approval = GATE_ASSETS[Step.BACKFILL_APPROVAL]
 
 
 def releasing(step: Step) -> Gate:

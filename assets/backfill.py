@@ -1,6 +1,7 @@
 """The document backfill: one run per shard (a worker through Pipes), then a per-index count parity check."""
 
 # No "from __future__ import annotations": Dagster inspects the context annotation at definition time.
+import re
 from typing import Any
 
 import dagster as dg
@@ -13,8 +14,10 @@ from workers.common.clusters import build_client
 from workers.common.shard_key import ShardKey
 from workers.rfs.naming import target_indices
 from workers.rfs.status import DONE, ShardOutcome
+from workers.rfs.worker import request_completion
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.repository import SnapshotRepository
+from workflow_model import WorkflowConfig
 from workflow_model.steps import SHARD_POOL, Step
 
 
@@ -38,17 +41,61 @@ def shard_backfill(context: dg.AssetExecutionContext, source_snapshot: dict[str,
     key = context.partition_key
     if key not in source_snapshot["shard_keys"]:
         raise dg.Failure(f"shard {key} is not in snapshot {source_snapshot['snapshot']}'s scope")
-    before = _previous(context.instance, key)
-    if before.get("snapshot") == source_snapshot["snapshot"] and before.get("status") in DONE:
-        context.log.info(f"{key}: already backfilled from {source_snapshot['snapshot']}; skipped")
-        return dg.MaterializeResult(metadata={**{k: v for k, v in before.items() if k != "status"},
-                                              "status": dg.MetadataValue.text(ShardOutcome.ALREADY_COMPLETED.value)})
     config = workflow.load()
     config.require_secrets()
     shard = ShardKey.parse(key)
+    skipped = _done_before(context, source_snapshot, workflow, config, shard)
+    if skipped is not None:
+        return skipped
     # Explicit, not left to the Pipes context: a backfill run carries a one-partition range rather than a key.
-    request = worker_request(config, source_snapshot, workflow.dead_letter_dir(), shard.index, shard.shard)
-    return shard_worker.run(context, config, request)
+    request = worker_request(config, source_snapshot, workflow.dead_letter_dir(), shard.index, shard.shard,
+                             worker_id=f"dagster-run:{context.run_id}:{key}")
+    try:
+        return shard_worker.run(context, config, request)
+    except Exception as exc:
+        attempt, retries = context.retry_number, config.backfill.retries
+        if attempt >= retries or not retryable(exc):
+            if attempt:
+                raise dg.Failure(f"{key} failed after {attempt + 1} attempts: {exc}") from exc
+            raise
+        delay = config.backfill.retry_delay_s * 2 ** attempt
+        context.log.warning(f"{key}: attempt {attempt + 1} of {retries + 1} failed ({exc}); retrying from its "
+                            f"checkpoint in {delay:.0f}s")
+        raise dg.RetryRequested(max_retries=retries, seconds_to_wait=delay) from exc
+
+
+def _done_before(context: dg.AssetExecutionContext, source_snapshot: dict[str, Any], workflow: WorkflowResource,
+                 config: WorkflowConfig, shard: ShardKey) -> dg.MaterializeResult | None:
+    """The partition's result without starting a worker, when it was done before from this very snapshot (its
+    UUID: names repeat) and is still done by the worker's own rule, read from the coordination index (the
+    authority): a completion of this snapshot into the target indices there now (a recreated index is empty
+    again). None: the worker decides."""
+    key = context.partition_key
+    before = _previous(context.instance, key)
+    snapshot_uuid = source_snapshot.get("snapshot_uuid")
+    if not (snapshot_uuid and before.get("snapshot_uuid") == snapshot_uuid and before.get("status") in DONE):
+        return None
+    done, reason = request_completion(worker_request(config, source_snapshot, workflow.dead_letter_dir(),
+                                                     shard.index, shard.shard))
+    if done is None:
+        context.log.info(f"{key}: backfilled before, but {reason or 'its completion is no longer recorded'}; "
+                         "running it again")
+        return None
+    context.log.info(f"{key}: already backfilled from {source_snapshot['snapshot']} (uuid {snapshot_uuid}); skipped")
+    return dg.MaterializeResult(metadata={
+        **{k: v for k, v in before.items() if k != "status"}, "documents": done.docs_written,
+        "bytes": done.bytes_written, "target_uuids": dg.MetadataValue.json(done.target_uuids),
+        "status": dg.MetadataValue.text(ShardOutcome.ALREADY_COMPLETED.value)})
+
+
+# The worker's exit codes that another attempt cannot change: a configuration error, a lease another worker holds.
+_FINAL_EXIT_CODES = frozenset({2, 4})
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether a failed shard run is worth another attempt: anything but a final exit code of the worker."""
+    match = re.search(r"failed with code (-?\d+)", str(exc))
+    return not (match and int(match.group(1)) in _FINAL_EXIT_CODES)
 
 
 def _parity_rows(expected: dict[str, int], actual: dict[str, int | None], names: dict[str, list[str]]) -> str:

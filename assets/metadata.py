@@ -10,6 +10,7 @@ from assets.clusters import target_cluster
 from assets.partitions import GROUP
 from resources.workflow import WorkflowResource
 from workers.common.clusters import build_client
+from workers.lifecycle import target_state
 from workers.metadata.apply import migrate
 from workers.metadata.options import MigrationOptions
 from workers.metadata.plan import evaluate
@@ -99,9 +100,19 @@ def migrated_metadata(context: dg.AssetExecutionContext, metadata_evaluation: di
                if before.get((r.kind, r.name)) != r.action]
     if changed:
         context.log.warning("the plan changed since the evaluation: " + "; ".join(changed))
-    migrate(report, build_client(config.target.connection()), report.target,
-            config.metadata.transformations.allow_existing)
+    target = build_client(config.target.connection())
+    migrate(report, target, report.target, config.metadata.transformations.allow_existing)
     metadata = _metadata(report)
+    # The next gate's evidence: what the target holds now of what was planned.
+    planned = [r for r in report.rows if r.action != "excluded"]
+    indices = target_state.indices_table(target, [r.name for r in planned if r.kind == "index"])
+    templates = target_state.templates_present(target, [r.name for r in planned if r.kind != "index"])
+    metadata["target_state"] = dg.MetadataValue.md(target_state.to_markdown(indices, templates))
+    missing = [r["index"] for r in indices if not r["present"]] + [n for n, ok in templates.items() if not ok]
+    metadata["gate_summary"] = dg.MetadataValue.text(
+        f"{sum(r['present'] for r in indices)}/{len(indices)} indices and "
+        f"{sum(templates.values())}/{len(templates)} templates on the target"
+        + (f"; missing: {', '.join(missing[:10])}" if missing else ""))
     metadata["approved_by"] = dg.MetadataValue.text(str(approval.get("approved_by", "")))
     metadata["changed_since_evaluation"] = dg.MetadataValue.md("\n".join(f"- {c}" for c in changed) or "none")
     if report.failed:

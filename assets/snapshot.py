@@ -21,7 +21,8 @@ def source_snapshot(context: dg.AssetExecutionContext,
     config = workflow.load()
     config.require_secrets()
     repo = config.snapshot.repository
-    spec = RepositorySpec(repo.name, repo.uri, repo.s3.region, repo.s3.endpoint)
+    spec = RepositorySpec(repo.name, repo.uri, repo.s3.region, repo.s3.endpoint, repo.s3.role_arn,
+                          send_region="region" in repo.s3.model_fields_set)
     last = [-1]
 
     def progress(done: int, total: int) -> None:
@@ -47,8 +48,11 @@ def source_snapshot(context: dg.AssetExecutionContext,
         value=prepared.to_dict(),
         metadata={
             "snapshot": dg.MetadataValue.text(prepared.snapshot),
-            "repository": dg.MetadataValue.text(f"{spec.name} at {spec.uri}"),
+            "repository": dg.MetadataValue.text(f"{spec.name} at {spec.uri}"
+                                                + (f", role {spec.s3_role_arn}" if spec.s3_role_arn else "")),
             "created": dg.MetadataValue.bool(prepared.created),
+            # The repository the cleanup deregisters on the source (empty: it was there before the workflow).
+            "registered_repository": dg.MetadataValue.text(spec.name if prepared.registered_repository else ""),
             "shards": dg.MetadataValue.int(len(keys)),
             "shard_keys": dg.MetadataValue.json(keys),
             "removed_partitions": dg.MetadataValue.json(stale),

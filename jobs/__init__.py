@@ -47,12 +47,20 @@ AUTOMATED_JOBS = {
     Step.MIGRATED_METADATA: dg.define_asset_job(
         "migrate_metadata", selection=_steps(Step.MIGRATED_METADATA),
         description="Create the approved metadata on the target.", tags={"migration/phase": "metadata"}),
+    Step.SNAPSHOT_REGISTRATION: dg.define_asset_job(
+        "register_snapshot", selection=_steps(Step.SNAPSHOT_REGISTRATION),
+        description="Register the snapshot for the backfill and size it against the target.",
+        tags={"migration/phase": "register"}),
     Step.SHARD_BACKFILL: dg.define_asset_job(
         "backfill_shards", selection=_steps(Step.SHARD_BACKFILL),
         description="Backfill one shard (one run per partition).", tags={"migration/phase": "backfill"}),
     Step.BACKFILL_PARITY: dg.define_asset_job(
         "check_backfill_parity", selection=_steps(Step.BACKFILL_PARITY),
         description="Compare per-index document counts once every shard is done.", tags={"migration/phase": "parity"}),
+    Step.MIGRATION_CLEANUP: dg.define_asset_job(
+        "clean_up_migration", selection=_steps(Step.MIGRATION_CLEANUP),
+        description="Remove the workflow's temporary state once its validation is approved.",
+        tags={"migration/phase": "cleanup"}),
 }
 migrate_metadata = AUTOMATED_JOBS[Step.MIGRATED_METADATA]
 backfill_shards = AUTOMATED_JOBS[Step.SHARD_BACKFILL]

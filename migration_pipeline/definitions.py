@@ -10,20 +10,23 @@ from assets import (
     doc_counts_match,
     metadata_evaluation,
     migrated_metadata,
+    migration_cleanup,
     no_blocking_incompatibilities,
     shard_backfill,
+    snapshot_registration,
     source_cluster,
     source_snapshot,
     target_cluster,
+    target_has_room,
 )
 from jobs import JOBS, observe_clusters_schedule
 from migration_pipeline.deployments import deployment_name, resources_for
 from sensors import SENSORS
 
 defs = dg.Definitions(
-    assets=[source_cluster, target_cluster, source_snapshot, metadata_evaluation, migrated_metadata, shard_backfill,
-            backfill_parity, *GATE_ASSETS.values()],
-    asset_checks=[no_blocking_incompatibilities, doc_counts_match],
+    assets=[source_cluster, target_cluster, source_snapshot, metadata_evaluation, migrated_metadata,
+            snapshot_registration, shard_backfill, backfill_parity, migration_cleanup, *GATE_ASSETS.values()],
+    asset_checks=[no_blocking_incompatibilities, target_has_room, doc_counts_match],
     jobs=JOBS,
     schedules=[observe_clusters_schedule],
     sensors=SENSORS,

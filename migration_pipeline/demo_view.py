@@ -34,7 +34,9 @@ PHASE_LABELS: dict[str, str] = {
     Step.SOURCE_SNAPSHOT.value: "snapshot",
     Step.METADATA_EVALUATION.value: "metadata evaluation",
     Step.MIGRATED_METADATA.value: "metadata migration",
+    Step.SNAPSHOT_REGISTRATION.value: "snapshot registration",
     Step.BACKFILL_PARITY.value: "parity check",
+    Step.MIGRATION_CLEANUP.value: "cleanup",
     **{g.name: g.name.replace("_", " ") for g in GATES},
 }
 
@@ -54,6 +56,8 @@ def phase_detail(step: str, meta: dict[str, Any]) -> str:
         mismatched = meta.get("mismatched") or []
         indices = int(meta.get("indices") or 0)
         return f"{indices - len(mismatched)}/{indices} indices match"
+    if step in (Step.SNAPSHOT_REGISTRATION, Step.MIGRATION_CLEANUP):
+        return str(meta.get("gate_summary") or meta.get("summary") or "")
     return ""
 
 

@@ -21,7 +21,8 @@ WORKER_MODULE = ["-P", "-m", "workers.rfs"]
 WORKER_COMMAND = ["python", *WORKER_MODULE]
 
 
-def backfill_options(config: WorkflowConfig, snapshot: dict[str, Any], dead_letter_dir: Path) -> BackfillOptions:
+def backfill_options(config: WorkflowConfig, snapshot: dict[str, Any], dead_letter_dir: Path,
+                     worker_id: str = "") -> BackfillOptions:
     """The worker's options from the workflow config and the snapshot asset's value; no secret values."""
     backfill, in_s3 = config.backfill, snapshot["uri"].startswith("s3://")
     dead_letter_s3 = backfill.dead_letter_s3
@@ -37,17 +38,21 @@ def backfill_options(config: WorkflowConfig, snapshot: dict[str, Any], dead_lett
                                  snapshot.get("s3_endpoint") if in_s3 else None),
         dead_letter_s3_region=dead_letter_s3.region if dead_letter_s3 else snapshot.get("s3_region") if in_s3 else None,
         coordination_index=backfill.coordination_index, lease_seconds=backfill.lease_seconds,
-        verify_checksums=backfill.verify_checksums,
+        verify_checksums=backfill.verify_checksums, worker_id=worker_id,
     )
 
 
 def worker_request(config: WorkflowConfig, snapshot: dict[str, Any], dead_letter_dir: Path, index: str,
-                   shard: int) -> ShardWorkerRequest:
-    """Everything the worker of shard ``index``/``shard`` is given."""
+                   shard: int, worker_id: str = "") -> ShardWorkerRequest:
+    """Everything the worker of shard ``index``/``shard`` is given.
+
+    ``worker_id`` names the lease holder: the same for every attempt of one run, so that a retry takes over the
+    lease its killed predecessor left (rather than waiting for it to expire) and resumes from its checkpoint.
+    """
     in_s3 = snapshot["uri"].startswith("s3://")
     source = SnapshotSource(snapshot["uri"], snapshot["snapshot"], snapshot.get("s3_endpoint") if in_s3 else None,
                             snapshot.get("s3_region") if in_s3 else None)
-    return ShardWorkerRequest(source, index, shard, backfill_options(config, snapshot, dead_letter_dir))
+    return ShardWorkerRequest(source, index, shard, backfill_options(config, snapshot, dead_letter_dir, worker_id))
 
 
 def shard_pod_spec(kube: KubernetesWorkerModel, password_envs: list[str]) -> dict[str, Any]:

@@ -36,6 +36,19 @@ class S3Model(_Strict):
 
     region: str = "us-east-1"
     endpoint: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, moto); empty: AWS")
+    # Left out of dumps while unset, so that configs written before it existed keep their snapshot fingerprint.
+    role_arn: str | None = Field(
+        default=None, exclude_if=lambda value: value is None,
+        description="IAM role the source assumes to write the snapshot (arn:aws:iam::ACCOUNT:role/NAME); "
+                    "Amazon OpenSearch Service requires it, self-managed clusters take credentials from their keystore")
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role_arn(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"arn:aws[-a-z]*:iam::\d{12}:role/[\w+=,.@/-]+", value):
+            raise ValueError(f"role_arn {value!r} is not an IAM role ARN: expected "
+                             "arn:aws:iam::<12-digit account>:role/NAME (arn:aws-cn:… and arn:aws-us-gov:… too)")
+        return value
 
 
 class RepositoryModel(_Strict):
@@ -149,6 +162,11 @@ class BackfillModel(_Strict):
     coordination_index: str = DEFAULT_COORDINATION_INDEX
     lease_seconds: float = Field(default=600.0, ge=1)
     verify_checksums: bool = True
+    retries: int = Field(default=3, ge=0, le=20, description="times a failed shard run is retried on its own "
+                         "(from its checkpoint) before it waits for a person")
+    retry_delay_s: float = Field(default=10.0, ge=0, description="wait before the first retry; doubled each time")
+    check_capacity: bool = Field(default=True, description="the gate before the backfill refuses when the "
+                                 "estimated size exceeds the target's room above its high disk watermark")
     worker_mode: Literal["local", "kubernetes"] = "local"
     kubernetes: KubernetesWorkerModel = Field(default_factory=KubernetesWorkerModel)
 

@@ -21,9 +21,13 @@ class Step(StrEnum):
     METADATA_EVALUATION = "metadata_evaluation"
     METADATA_APPROVAL = "metadata_approval"
     MIGRATED_METADATA = "migrated_metadata"
+    MIGRATED_METADATA_APPROVAL = "migrated_metadata_approval"
+    SNAPSHOT_REGISTRATION = "snapshot_registration"
     BACKFILL_APPROVAL = "backfill_approval"
     SHARD_BACKFILL = "shard_backfill"
     BACKFILL_PARITY = "backfill_parity"
+    VALIDATION_APPROVAL = "validation_approval"
+    MIGRATION_CLEANUP = "migration_cleanup"
 
 
 @dataclass(frozen=True)
@@ -46,18 +50,31 @@ class Gate:
         return f"approve_{self.step.value.removesuffix('_approval')}"
 
 
+# In the order a migration meets them: after the metadata evaluation, after the metadata migration, the last check
+# before the backfill, and after the backfill (its validation).
 GATES: tuple[Gate, ...] = (
     Gate(Step.METADATA_APPROVAL, approves=Step.METADATA_EVALUATION, releases=Step.MIGRATED_METADATA,
          question="Approve the evaluated metadata plan before anything is written to the target."),
-    Gate(Step.BACKFILL_APPROVAL, approves=Step.MIGRATED_METADATA, releases=Step.SHARD_BACKFILL,
-         question="Approve the migrated metadata on the target before documents are backfilled."),
+    Gate(Step.MIGRATED_METADATA_APPROVAL, approves=Step.MIGRATED_METADATA, releases=Step.SNAPSHOT_REGISTRATION,
+         question="Approve the metadata now on the target (its indices, templates and aliases) before the "
+                  "snapshot is registered for the backfill."),
+    Gate(Step.BACKFILL_APPROVAL, approves=Step.SNAPSHOT_REGISTRATION, releases=Step.SHARD_BACKFILL,
+         question="Last check before documents are written: the shards and counts in scope, the allow lists, and "
+                  "the target's free disk against what the backfill will write."),
+    Gate(Step.VALIDATION_APPROVAL, approves=Step.BACKFILL_PARITY, releases=Step.MIGRATION_CLEANUP,
+         question="Approve the backfill's validation results; the workflow's temporary state is then cleaned up "
+                  "(the migrated data is kept)."),
 )
 GATE_NAMES: tuple[str, ...] = tuple(g.name for g in GATES)
 
 # What `workflow status` lists, in the order a migration goes through them (the cluster observations are not steps
 # a person follows).
 PHASES: tuple[Step, ...] = (Step.SOURCE_SNAPSHOT, Step.METADATA_EVALUATION, Step.METADATA_APPROVAL,
-                            Step.MIGRATED_METADATA, Step.BACKFILL_APPROVAL, Step.SHARD_BACKFILL, Step.BACKFILL_PARITY)
+                            Step.MIGRATED_METADATA, Step.MIGRATED_METADATA_APPROVAL, Step.SNAPSHOT_REGISTRATION,
+                            Step.BACKFILL_APPROVAL, Step.SHARD_BACKFILL, Step.BACKFILL_PARITY,
+                            Step.VALIDATION_APPROVAL, Step.MIGRATION_CLEANUP)
+# The step after which the workflow has nothing left to do.
+LAST_STEP = PHASES[-1]
 
 # The concurrency pool that limits how many shard runs go at once (Dagster's `pool`, sized in the instance).
 SHARD_POOL = Step.SHARD_BACKFILL.value

@@ -134,9 +134,14 @@ def _print_status(status: WorkflowStatus) -> None:
     out.print(f"shards: {s.get('done', 0)} done, {s.get('failed', 0)} failed, {s.get('running', 0)} running, "
               f"{s.get('pending', 0)} pending; documents migrated: {status.documents}")
     if status.failed_shards:
-        out.print(f"failed shards: {', '.join(status.failed_shards)} (`workflow submit` again runs them)")
+        out.print(f"failed shards: {', '.join(status.failed_shards)} (retried on their own first; "
+                  "`workflow submit` again runs them)")
+        for key, error in status.shard_errors.items():
+            out.print(f"  {key}: {error}", highlight=False, markup=False)
     for gate in status.pending_gates:
         out.print(f"[yellow]waiting for {gate}[/] (approval step): workflow approve step {gate} --by NAME")
+        if status.gate_evidence.get(gate):
+            out.print(f"  evidence: {status.gate_evidence[gate]}", highlight=False, markup=False)
     for gate in status.rejected_gates:
         out.print(f"[red]{gate} was rejected[/]: the workflow stops here")
 
@@ -152,10 +157,11 @@ def _wait(driver: Driver, poll_s: float = 2.0) -> WorkflowStatus:
 
 
 def _exit_for(status: WorkflowStatus) -> None:
-    if status.rejected_gates or any(p.state == "failed" for p in status.phases):
-        raise typer.Exit(1)
+    # A count mismatch first: the validation gate then fails too, but 3 says what is wrong.
     if status.parity and status.parity.get("mismatched"):
         raise typer.Exit(3)
+    if status.rejected_gates or any(p.state == "failed" for p in status.phases):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -322,12 +328,17 @@ def manage(dagster_url: DagsterUrl = None,
 @app.command()
 @handle_errors
 def reset(dagster_url: DagsterUrl = None,
-          yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False) -> None:
-    """Forget the workflow's recorded phases and shard partitions (clusters, snapshot and config are kept)."""
+          yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
+          keep_target_state: Annotated[bool, typer.Option(
+              "--keep-target-state", help="Forget only Dagster's records; leave the coordination records and the "
+              "registered repository (a later submit of the same snapshot then skips shards recorded complete)")
+          ] = False) -> None:
+    """Forget the workflow's recorded phases and shard partitions, and remove its temporary state as the cleanup
+    step does (coordination records, the repository it registered); the migrated data, snapshot and config stay."""
     if not yes and not typer.confirm("Forget every recorded phase of the workflow?", default=False):
         raise typer.Exit(1)
-    open_driver(dagster_url, _say).reset()
-    out.print("workflow reset: `workflow submit` starts again")
+    summary = open_driver(dagster_url, _say).reset(clean_target=not keep_target_state)
+    out.print(f"workflow reset ({summary}): `workflow submit` starts again")
 
 
 if __name__ == "__main__":

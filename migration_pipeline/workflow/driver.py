@@ -27,8 +27,8 @@ class Driver(Protocol):
     def log_lines(self, limit: int) -> list[tuple[str, str]]:
         """(unique id, line) of recent events, oldest first."""
 
-    def reset(self) -> None:
-        """Forget the recorded phases."""
+    def reset(self, clean_target: bool = True) -> str:
+        """Forget the recorded phases (and remove the workflow's state on the clusters); what was removed."""
 
     def shards(self, keys: list[str] | None = None) -> list[ShardFacts]:
         """Each shard (or those of ``keys``): state, documents, documents/s."""

@@ -120,9 +120,21 @@ def to_markdown(evidence: Evidence) -> str:
     meta = evidence.metadata
     lines = [f"## {evidence.gate}: {evidence.state}", "", _TITLES.get(evidence.gate, ""), ""]
     approves = gate(evidence.gate).approves
-    subject = meta.get(Step.MIGRATED_METADATA) if approves == Step.MIGRATED_METADATA else None
-    if subject:
+    subject = meta.get(approves) if approves in (Step.MIGRATED_METADATA, Step.SNAPSHOT_REGISTRATION,
+                                                 Step.BACKFILL_PARITY) else None
+    if subject and approves == Step.MIGRATED_METADATA:
         lines += _migration(subject, evidence)
+        if subject.get("target_state"):
+            lines += ["", "### The migrated objects on the target after the migration", "",
+                      str(subject["target_state"])]
+    elif subject and approves == Step.SNAPSHOT_REGISTRATION:
+        lines += ["### The backfill about to start", "", str(subject.get("evidence") or "")]
+    elif subject and approves == Step.BACKFILL_PARITY:
+        lines += ["### The backfill's validation", "",
+                  f"mismatched indices: {subject.get('mismatched') or 'none'}; "
+                  f"{subject.get('target_documents')} documents on the target", "", str(subject.get("parity") or "")]
+    elif approves in (Step.SNAPSHOT_REGISTRATION, Step.BACKFILL_PARITY):
+        lines.append(f"nothing to decide on yet: {approves} has not run")
     elif meta.get(Step.METADATA_EVALUATION):
         subject = meta[Step.METADATA_EVALUATION]
         lines += _plan(subject, evidence)
@@ -135,6 +147,6 @@ def to_markdown(evidence: Evidence) -> str:
         lines += ["", f"### Source counts (snapshot {snapshot.get('snapshot')}, "
                       f"{snapshot.get('source_documents')} documents)", "",
                   str(snapshot.get("documents_per_index") or "")]
-    if subject:
+    if subject and approves == Step.MIGRATED_METADATA:
         lines += _transformations(subject)
     return "\n".join(lines) + "\n"

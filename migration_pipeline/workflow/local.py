@@ -25,6 +25,7 @@ from migration_pipeline.workflow.outputs import LogChunk, ShardFacts
 from migration_pipeline.workflow.phases import PhaseRef
 from migration_pipeline.workflow.resume import plan_submit
 from migration_pipeline.workflow.status import AssetFacts, Facts, WorkflowStatus, summarize
+from migration_pipeline.workflow.target_state import remove_workflow_state
 from sensors.gates import approval_run_config, due_auto_approvals
 from workers.common.errors import MigrationError
 from workflow_model import active_config_path, load_active
@@ -225,6 +226,10 @@ class LocalWorkflow:
         for key in keys:
             status = statuses.get(key)
             facts.partitions[key] = names.get(status.value, "pending") if status is not None else "pending"
+        for key in (k for k, state in facts.partitions.items() if state == "failed"):
+            error = self._last_error(key)
+            if error:
+                facts.shard_errors[key] = error
         for key in keys:
             records_ = self.instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=shard_key, asset_partitions=[key]),
@@ -237,6 +242,16 @@ class LocalWorkflow:
     def status(self) -> WorkflowStatus:
         """The workflow's status."""
         return summarize(self.facts())
+
+    def _last_error(self, key: str) -> str | None:
+        """The error of the last failed step of the shard's newest run."""
+        runs = self.instance.get_runs(dg.RunsFilter(job_name=_SHARD_JOB, tags={"dagster/partition": key}), limit=1)
+        if not runs:
+            return None
+        failures = self.instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        event = failures[-1].dagster_event if failures else None
+        data = event.step_failure_data if event is not None else None
+        return _failure_reason(data.error) if data is not None and data.error is not None else None
 
     def log_lines(self, limit: int) -> list[tuple[str, str]]:
         """Recent events of the recent runs, oldest first (debug events left out)."""
@@ -252,13 +267,20 @@ class LocalWorkflow:
         lines.sort()
         return [(i, line) for _, i, line in lines[-limit:]]
 
-    def reset(self) -> None:
-        """Forget the workflow's runs and shard partitions (the clusters and the config are left as they are)."""
+    def reset(self, clean_target: bool = True) -> str:
+        """Forget the workflow's runs and shard partitions, after removing its state on the clusters (unless
+        ``clean_target`` is False) as the cleanup step does; a summary of what was removed."""
+        summary = "the clusters' state kept"
+        if clean_target:
+            running = sorted(k for k, s in self.facts().partitions.items() if s == "running")
+            summary = remove_workflow_state(self.phase_metadata(Step.SOURCE_SNAPSHOT.value),
+                                            self.phase_metadata(Step.SNAPSHOT_REGISTRATION.value), running)
         for key in self.instance.get_dynamic_partitions("shards"):
             self.instance.delete_dynamic_partition("shards", key)
         for step in PHASES:
             self.instance.wipe_assets([dg.AssetKey(step.value)])
         self._cursor_path.unlink(missing_ok=True)
+        return summary
 
     # What `workflow output`/`log PHASE` and `workflow manage` read (migration_pipeline/workflow/local_outputs.py).
 

@@ -257,6 +257,12 @@ def render_output(phase: str, meta: dict[str, Any]) -> str:
         lines = _snapshot(meta)
     elif phase == Step.BACKFILL_PARITY:
         lines = _parity(meta)
+    elif phase == Step.SNAPSHOT_REGISTRATION:
+        lines = [f"Snapshot {meta.get('snapshot')} (uuid {meta.get('snapshot_uuid')}) registered for the backfill",
+                 "", str(meta.get("evidence") or "")]
+    elif phase == Step.MIGRATION_CLEANUP:
+        lines = [f"Cleanup: {meta.get('summary')}", *_section("Kept", str(meta.get("kept") or "")),
+                 *_section("Notes", str(meta.get("notes") or ""))]
     elif is_gate(phase):
         lines = _gate(phase, meta)
     else:

@@ -16,6 +16,7 @@ from migration_pipeline.workflow.outputs import LogChunk, ShardFacts
 from migration_pipeline.workflow.phases import PhaseRef
 from migration_pipeline.workflow.resume import plan_submit
 from migration_pipeline.workflow.status import AssetFacts, Facts, WorkflowStatus, summarize
+from migration_pipeline.workflow.target_state import remove_workflow_state
 from sensors.gates import approval_run_config
 from workers.common.errors import MigrationError
 from workflow_model.steps import PHASES, Step
@@ -205,6 +206,10 @@ class RemoteWorkflow:
                              ("materializingPartitions", "running"), ("unmaterializedPartitions", "pending")):
             for key in statuses.get(field) or []:
                 facts.partitions[key] = state
+        for key in (k for k, state in facts.partitions.items() if state == "failed"):
+            error = remote_outputs.last_error(self, key)
+            if error:
+                facts.shard_errors[key] = error
         for event in shards.get("assetMaterializations") or []:
             key = event.get("partition")
             if key in facts.partitions and key not in facts.shard_documents:  # newest first
@@ -231,9 +236,16 @@ class RemoteWorkflow:
         lines.sort()
         return [(i, line) for _, i, line in lines[-limit:]]
 
-    def reset(self) -> None:
-        """Wipe the phases' materializations and the shard partitions."""
-        keys = list(self.facts().partitions)
+    def reset(self, clean_target: bool = True) -> str:
+        """Wipe the phases' materializations and the shard partitions, after removing the workflow's state on the
+        clusters (unless ``clean_target`` is False) as the cleanup step does; a summary of what was removed."""
+        partitions = self.facts().partitions
+        summary = "the clusters' state kept"
+        if clean_target:
+            summary = remove_workflow_state(self.phase_metadata(Step.SOURCE_SNAPSHOT.value),
+                                            self.phase_metadata(Step.SNAPSHOT_REGISTRATION.value),
+                                            sorted(k for k, s in partitions.items() if s == "running"))
+        keys = list(partitions)
         if keys:
             result = self.query(_DELETE, {"keys": keys, "repo": self._repository()})["deleteDynamicPartitions"]
             if result["__typename"] == "PythonError":
@@ -241,6 +253,7 @@ class RemoteWorkflow:
         wiped = self.query(_WIPE, {"keys": [{"assetKey": {"path": [p.value]}} for p in PHASES]})["wipeAssets"]
         if wiped["__typename"] in ("PythonError", "UnauthorizedError"):
             raise DagsterApiError(f"could not wipe the workflow's assets: {wiped.get('message')}")
+        return summary
 
     # What `workflow output`/`log PHASE` and `workflow manage` read (migration_pipeline/workflow/remote_outputs.py).
 

@@ -56,6 +56,9 @@ _EVENTS = """query Events($runId: ID!) { logsForRun(runId: $runId) { __typename 
   __typename ... on MessageEvent { message timestamp level stepKey } ... on LogsCapturedEvent { fileKey stepKeys }
 } } } }"""
 
+_FAILURES = """query Failures($runId: ID!) { logsForRun(runId: $runId) { __typename ... on EventConnection { events {
+  __typename ... on ExecutionStepFailureEvent { error { message cause { message } } } } } } }"""
+
 _CAPTURED = """query Captured($runId: ID!, $fileKey: String!) { runOrError(runId: $runId) { __typename
   ... on Run { capturedLogs(fileKey: $fileKey) { stdout stderr } } } }"""
 
@@ -128,6 +131,22 @@ def _phase_runs(wf: RemoteWorkflow, phase: PhaseRef) -> list[RunRef]:
             wf, {RANGE_START_TAG: phase.shard, RANGE_END_TAG: phase.shard}, None)
     found.sort(key=lambda item: -item[0])
     return [ref for _, ref in found]
+
+
+def last_error(wf: RemoteWorkflow, key: str) -> str | None:
+    """The error of the last failed step of the shard's newest run."""
+    runs = _phase_runs(wf, PhaseRef(Step.SHARD_BACKFILL.value, key))
+    if not runs:
+        return None
+    events = wf.query(_FAILURES, {"runId": runs[0].run_id})["logsForRun"].get("events") or []
+    failures = [e["error"] for e in events if e.get("error")]
+    if not failures:
+        return None
+    error = failures[-1]
+    # Dagster wraps the asset's own error in its own: the cause is the one that says what happened.
+    while error.get("cause") and str(error.get("message", "")).startswith("dagster._core.errors.DagsterExecutionStep"):
+        error = error["cause"]
+    return str(error.get("message") or "").strip()
 
 
 def _events(wf: RemoteWorkflow, run_id: str) -> list[dict[str, Any]]:

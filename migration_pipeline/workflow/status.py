@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from workflow_model.steps import PHASES, Step, gate, is_gate
+from workflow_model.steps import LAST_STEP, PHASES, Step, gate, is_gate
 
 RUNNING = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "MANAGED", "CANCELING"}
 
@@ -30,6 +30,7 @@ class Facts:
     assets: dict[str, AssetFacts] = field(default_factory=dict)
     partitions: dict[str, str] = field(default_factory=dict)  # shard key -> done | failed | running | pending
     shard_documents: dict[str, int] = field(default_factory=dict)
+    shard_errors: dict[str, str] = field(default_factory=dict)  # failed shard key -> its last run's error
 
 
 @dataclass
@@ -53,11 +54,13 @@ class WorkflowStatus:
     pending_gates: list[str]
     rejected_gates: list[str]
     parity: dict[str, Any] | None
+    shard_errors: dict[str, str] = field(default_factory=dict)
+    gate_evidence: dict[str, str] = field(default_factory=dict)  # pending gate -> one line of what it decides on
 
     @property
     def finished(self) -> bool:
-        """True when the parity check ran after every shard was done."""
-        return self.phase(Step.BACKFILL_PARITY).state == "done"
+        """True when the last step (the cleanup) ran."""
+        return self.phase(LAST_STEP).state == "done"
 
     @property
     def stopped(self) -> bool:
@@ -98,7 +101,14 @@ def _detail(name: str, facts: AssetFacts) -> str:
         return f"{meta.get('objects')} objects, {meta.get('blocked', 0)} blocked"
     if name == Step.BACKFILL_PARITY and meta:
         return f"{meta.get('indices')} indices, mismatched: {meta.get('mismatched') or 'none'}"
-    return ""
+    if name == Step.MIGRATION_CLEANUP and meta:
+        return str(meta.get("summary") or "")
+    return str(meta.get("gate_summary") or "")
+
+
+def evidence_line(subject: str, facts: AssetFacts) -> str:
+    """One line of what a gate on ``subject`` decides on (the subject's own summary, else its detail)."""
+    return str(facts.metadata.get("gate_summary") or _detail(subject, facts) or "")
 
 
 def summarize(facts: Facts) -> WorkflowStatus:
@@ -106,6 +116,7 @@ def summarize(facts: Facts) -> WorkflowStatus:
     phases: list[Phase] = []
     pending_gates: list[str] = []
     rejected: list[str] = []
+    evidence: dict[str, str] = {}
     shard_counts = {state: 0 for state in ("done", "failed", "running", "pending")}
     for key_state in facts.partitions.values():
         shard_counts[key_state] = shard_counts.get(key_state, 0) + 1
@@ -132,6 +143,7 @@ def summarize(facts: Facts) -> WorkflowStatus:
             if subject.materialized_at is not None and (decided is None or subject.materialized_at > decided):
                 state = "waiting for approval"
                 pending_gates.append(name)
+                evidence[name] = evidence_line(gate(name).approves, subject)
             elif asset.metadata.get("decision") == "reject":
                 state = "rejected"
                 rejected.append(name)
@@ -139,5 +151,6 @@ def summarize(facts: Facts) -> WorkflowStatus:
     parity_meta = facts.assets.get(Step.BACKFILL_PARITY, AssetFacts()).metadata
     parity = {"mismatched": parity_meta.get("mismatched"), "target_documents": parity_meta.get("target_documents")} \
         if parity_meta else None
-    return WorkflowStatus(phases, shard_counts, sorted(k for k, s in facts.partitions.items() if s == "failed"),
-                          sum(facts.shard_documents.values()), pending_gates, rejected, parity)
+    failed = sorted(k for k, s in facts.partitions.items() if s == "failed")
+    return WorkflowStatus(phases, shard_counts, failed, sum(facts.shard_documents.values()), pending_gates, rejected,
+                          parity, {k: facts.shard_errors[k] for k in failed if k in facts.shard_errors}, evidence)

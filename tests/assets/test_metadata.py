@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from assets import (
-    metadata_approval,
+    GATE_ASSETS,
     metadata_evaluation,
     migrated_metadata,
     no_blocking_incompatibilities,
@@ -23,6 +23,9 @@ from resources.workflow import WorkflowResource
 from sensors.gates import approval_run_config
 from tests.conftest import unique
 from tests.workers.metadata.scenario import Scenario, build_es7, cleanup, client
+from workflow_model.steps import Step
+
+metadata_approval = GATE_ASSETS[Step.METADATA_APPROVAL]
 
 ASSETS = [source_snapshot, metadata_evaluation, no_blocking_incompatibilities, metadata_approval, migrated_metadata]
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}

@@ -54,8 +54,8 @@ def test_demo_in_a_bare_shell_runs_the_workflow_to_parity(bare_env: dict[str, st
             re.findall(r"│ (\S+)\s+│ (\d+)\s+│ (\d+)\s+│ (\w+)\s+│", proc.stdout)}
     assert rows == {index: (n, n, "yes") for index, n in SCALE_002.items()}, proc.stdout
     # One line per phase with its duration, and no library noise or worker log lines on the terminal.
-    for phase in ("sandbox", "data", "snapshot", "metadata evaluation", "metadata migration", "backfill",
-                  "parity check"):
+    for phase in ("sandbox", "data", "snapshot", "metadata evaluation", "metadata migration",
+                  "snapshot registration", "backfill", "parity check", "cleanup"):
         assert re.search(rf"✓ {phase}\s+\d+\.\d s", output), f"no line for phase {phase!r}:\n{output}"
     assert "Warning" not in output and "Traceback" not in output
     assert '"logger": "workers.rfs"' not in output and "documents written" not in output
@@ -64,9 +64,12 @@ def test_demo_in_a_bare_shell_runs_the_workflow_to_parity(bare_env: dict[str, st
     with dg.DagsterInstance.from_config(str(home)) as instance:
         shards = instance.get_materialized_partitions(dg.AssetKey("shard_backfill"))
         assert len(shards) == 9 and "orders:1" in shards
-        gate = instance.fetch_materializations(dg.AssetKey("backfill_approval"), limit=1).records[0]
-        assert gate.asset_materialization is not None
-        assert gate.asset_materialization.metadata["approved_by"].value == "workflow config (approvals.skip)"
+        # All four gates were passed (the demo's config skips them, on the record), and the cleanup ran.
+        for name in ("metadata_approval", "migrated_metadata_approval", "backfill_approval", "validation_approval"):
+            gate = instance.fetch_materializations(dg.AssetKey(name), limit=1).records[0]
+            assert gate.asset_materialization is not None
+            assert gate.asset_materialization.metadata["approved_by"].value == "workflow config (approvals.skip)"
+        assert instance.fetch_materializations(dg.AssetKey("migration_cleanup"), limit=1).records
         # Shard runs overlap, as under `dagster dev` with the pool's limit of 2, though in the demo's process.
         spans = sorted((r.start_time, r.end_time) for r in instance.get_run_records(
             dg.RunsFilter(job_name="backfill_shards")) if r.start_time and r.end_time)
@@ -87,7 +90,7 @@ def test_demo_runs_again_on_the_same_sandbox_and_reports_json(bare_env: dict[str
     assert report["indices"] == list(SCALE_002)
     assert report["source_counts"] == SCALE_002 and report["target_counts"] == SCALE_002
     assert report["shards"] == 9 and report["backfill_docs"] == 4000
-    assert {"sandbox", "load", "source_snapshot", "metadata_evaluation", "migrated_metadata", "shard_backfill",
-            "backfill_parity"} <= report["phases"].keys()
+    assert {"sandbox", "load", "source_snapshot", "metadata_evaluation", "migrated_metadata", "snapshot_registration",
+            "shard_backfill", "backfill_parity", "migration_cleanup"} <= report["phases"].keys()
     assert report["backfill_worker_seconds"] > 0
     assert report["dagster_home"] == str(Path(report["log_file"]).parents[2])

@@ -258,7 +258,13 @@ def run_under_pipes() -> int:
             "retries": result.retries, "duration_s": result.seconds,
             "concurrency": {"raw_value": result.concurrency, "type": "json"},
             "checkpoint": {"raw_value": result.checkpoint, "type": "json"},
+            # Where this run started: a retry resumes from the checkpoint its predecessor left ({} from the start).
+            "resumed_from": {"raw_value": result.resumed_from or {}, "type": "json"},
             "snapshot": result.snapshot,
+            # The identity the completion holds for (the asset compares the snapshot's UUID before running again).
+            "snapshot_uuid": result.snapshot_uuid,
+            "target_uuids": {"raw_value": result.target_uuids, "type": "json"},
+            **({"restarted_because": result.restarted_because} if result.restarted_because else {}),
         })
     return 0
 

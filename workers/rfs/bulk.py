@@ -148,6 +148,8 @@ class BulkItemBuilder:
         self.names = names or TargetNames(options.rename)
         self.transform = load_transform(options.transform) if options.transform else None
         self._names: dict[tuple[str, str | None], str] = {}
+        # Every target index a document was encoded for so far (read by the checkpoint thread: only ever added to).
+        self.targets: set[str] = set()
 
     def index_name(self, index: str, type_name: str | None) -> str:
         """The target index of a source index's documents of a type (renames and type handling applied)."""
@@ -155,6 +157,7 @@ class BulkItemBuilder:
         name = self._names.get(key)
         if name is None:
             name = self._names[key] = self.names.name(index, type_name)
+            self.targets.add(name)
         return name
 
     def items(self, docs: Iterable[tuple[ShardPosition, SnapshotDocument]]) -> Iterator[BulkItem]:
@@ -171,6 +174,7 @@ class BulkItemBuilder:
                     continue
                 try:
                     index = str(transformed.get("_index", index))
+                    self.targets.add(index)
                     doc_id = str(transformed.get("_id", doc.id))
                     routing = transformed.get("_routing", doc.routing)
                     source = orjson.dumps(transformed["_source"])

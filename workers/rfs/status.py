@@ -16,7 +16,8 @@ class ShardOutcome(StrEnum):
     Dagster run fails); there is no failed outcome. The values are stored in run metadata: keep them."""
 
     COMPLETED = "completed"  # this run wrote the shard's last documents and recorded it completed
-    ALREADY_COMPLETED = "already-completed"  # recorded completed before (or, by the asset, done for this snapshot)
+    # recorded completed before, for the same snapshot UUID into the same target indices (UUIDs): coordination.py
+    ALREADY_COMPLETED = "already-completed"
     LEASED_ELSEWHERE = "leased-elsewhere"  # another worker holds its lease; left to it (run_shards(skip_leased))
 
 
@@ -54,6 +55,9 @@ class ShardStatus:
     lease_expires_ms: int
     attempts: int
     updated_ms: int | None
+    # The record's identity (None in records of earlier versions): the snapshot's UUID, each target index's UUID.
+    snapshot_uuid: str | None = None
+    target_uuids: dict[str, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ def read_status(client: OpenSearch, coordination_index: str, snapshot: str | Non
     for hit in helpers.scan(client, index=coordination_index, query={"query": query}, size=1000,
                             expand_wildcards="all"):
         doc = hit["_source"]
+        if doc.get("kind") == "registration":  # a snapshot's registration record, not a shard's
+            continue
         cp = doc.get("checkpoint")
         rows.append(ShardStatus(
             snapshot=str(doc.get("snapshot")), index=str(doc.get("index")), shard=int(doc.get("shard") or 0),
@@ -101,6 +107,8 @@ def read_status(client: OpenSearch, coordination_index: str, snapshot: str | Non
             lease_owner=doc.get("lease_owner") or None, lease_expires_ms=int(doc.get("lease_expires_ms") or 0),
             attempts=int(doc.get("attempts") or 0),
             updated_ms=int(doc["updated_ms"]) if doc.get("updated_ms") is not None else None,
+            snapshot_uuid=doc.get("snapshot_uuid") or None,
+            target_uuids=doc["target_uuids"] if isinstance(doc.get("target_uuids"), dict) else None,
         ))
     rows.sort(key=lambda s: (s.snapshot, s.index, s.shard))
     return BackfillStatus(coordination_index, exists=True, shards=rows)

@@ -29,15 +29,21 @@ from workers.documents.reader import ReadSummary, ShardPosition, ShardReader, op
 from workers.rfs.bulk import Batch, BulkItemBuilder, Piece, batches
 from workers.rfs.checkpoints import CheckpointWriter
 from workers.rfs.concurrency import AdaptiveLimit
-from workers.rfs.coordination import LeaseHeldError, WorkCoordinator
+from workers.rfs.coordination import (
+    LeaseHeldError,
+    ShardIdentity,
+    WorkCoordinator,
+    stale_reason,
+    target_index_uuids,
+)
 from workers.rfs.deadletter import DeadLetterStore, open_dead_letters
 from workers.rfs.encode import EncodeCounts, shard_pieces
 from workers.rfs.naming import TargetNames
-from workers.rfs.options import BackfillOptions
+from workers.rfs.options import BackfillOptions, ShardWorkerRequest
 from workers.rfs.progress import Counters, Progress
 from workers.rfs.sender import BatchOutcome, BulkResponseSerializer, BulkSender
 from workers.rfs.status import ShardOutcome
-from workers.snapshot.blobstore import BlobStore
+from workers.snapshot.blobstore import BlobStore, open_blob_store
 from workers.snapshot.repository import SnapshotRepository
 
 log = logging.getLogger("workers.rfs")
@@ -72,6 +78,11 @@ class ShardResult:
     checkpoint: dict[str, Any] | None = None
     dead_letter_location: str = ""
     read: dict[str, Any] = field(default_factory=dict)
+    # What the record is about beyond names (see coordination.py): the snapshot's UUID, each target index's UUID.
+    snapshot_uuid: str = ""
+    target_uuids: dict[str, str | None] = field(default_factory=dict)
+    # Why a recorded completion or checkpoint was not trusted and the shard ran from its start (None otherwise).
+    restarted_because: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (for JSON output and Dagster metadata)."""
@@ -112,12 +123,22 @@ class _Checkpointer:
 class _Source:
     """Where the shards come from, and what every shard run of one call shares."""
 
-    store: BlobStore
+    repo: SnapshotRepository
     snapshot: str
     index: str
     options: BackfillOptions
     client: OpenSearch
     worker_id: str
+    names: TargetNames
+    identity: ShardIdentity  # as read at the start of the run (one request for the target UUIDs)
+
+
+def shard_identity(client: OpenSearch, repo: SnapshotRepository, snapshot: str, index: str,
+                   options: BackfillOptions) -> tuple[TargetNames, ShardIdentity]:
+    """Where the index's documents go, and the identity its shards' records carry: the snapshot's UUID from the
+    repository data and the UUIDs of those target indices now (one request)."""
+    names = TargetNames.of_index(options.rename, options.type_mode, repo.index_metadata(snapshot, index).mappings)
+    return names, ShardIdentity(repo.snapshot(snapshot).uuid, target_index_uuids(client, names.every(index)))
 
 
 class _ShardRun:
@@ -134,13 +155,17 @@ class _ShardRun:
         self.began = time.monotonic()
         self.source = source
         self.shard = shard
-        self.result = ShardResult(source.snapshot, source.index, shard, ShardOutcome.COMPLETED)
+        self.result = ShardResult(source.snapshot, source.index, shard, ShardOutcome.COMPLETED,
+                                  snapshot_uuid=source.identity.snapshot_uuid,
+                                  target_uuids=dict(source.identity.target_uuids))
         self.coordinator = WorkCoordinator(source.client, source.options.coordination_index, source.worker_id,
-                                           source.options.lease_seconds, source.snapshot, source.index, shard)
+                                           source.options.lease_seconds, source.snapshot, source.index, shard,
+                                           identity=source.identity)
         self.counters = Counters()
         self.encoded = EncodeCounts()
         self.total = 0
-        self.context = {"snapshot": source.snapshot, "index": source.index, "shard": shard}
+        self.context = {"snapshot": source.snapshot, "snapshot_uuid": source.identity.snapshot_uuid,
+                        "index": source.index, "shard": shard}
 
     @property
     def label(self) -> str:
@@ -157,12 +182,16 @@ class _ShardRun:
             self.result.status = ShardOutcome.ALREADY_COMPLETED
             self.result.docs_written, self.result.bytes_written = work.docs_written, work.bytes_written
             return False
+        if work.restarted_because:
+            log.warning("%s: %s; backfilling it again from the start", self.label, work.restarted_because)
+            self.result.restarted_because = work.restarted_because
         try:
             # Checksums are verified on a thread while the documents go out, each segment's files before its
             # first document: verifying the whole shard first kept the target idle for seconds per shard.
-            self.reader = open_shard(SnapshotRepository(src.store), src.snapshot, src.index, self.shard,
+            self.reader = open_shard(src.repo, src.snapshot, src.index, self.shard,
                                      verify_checksums=options.verify_checksums, verify_alongside=True)
             self.dead = open_dead_letters(options.dead_letter, src.snapshot, src.index, self.shard,
+                                          snapshot_uuid=src.identity.snapshot_uuid,
                                           s3_endpoint=options.dead_letter_s3_endpoint,
                                           s3_region=options.dead_letter_s3_region)
             self.result.dead_letter_location = self.dead.location
@@ -170,9 +199,10 @@ class _ShardRun:
             self.writer = CheckpointWriter(self.coordinator)
             self.checkpointer = _Checkpointer(self.writer, work.docs_written, work.bytes_written)
             self.total = sum(p.live_count for p in self.reader.plans)
-            names = TargetNames.of_index(options.rename, options.type_mode, self.reader.metadata.mappings)
-            self.pieces = shard_pieces(self.reader, work.checkpoint, BulkItemBuilder(options, names),
-                                       native=options.native, counts=self.encoded)
+            builder = BulkItemBuilder(options, src.names)
+            self.coordinator.written_names = lambda: frozenset(builder.targets)
+            self.pieces = shard_pieces(self.reader, work.checkpoint, builder, native=options.native,
+                                       counts=self.encoded)
         except BaseException:
             if hasattr(self, "reader"):
                 self.reader.close()
@@ -186,7 +216,7 @@ class _ShardRun:
     def account(self, outcome: BatchOutcome, total: Counters) -> None:
         """Count one finished batch (here and in the run's totals) and move the resume point."""
         if outcome.rejected:
-            self.dead.write(outcome.rejected, self.context)
+            self.dead.write(outcome.rejected, self.context, self.coordinator.target_uuids)
         for c in (self.counters, total):
             c.docs += outcome.written
             c.bytes += outcome.batch.size
@@ -221,6 +251,7 @@ class _ShardRun:
             result.checkpoint = asdict(position) if position else result.resumed_from
             result.seconds = round(time.monotonic() - self.began, 3)
             self.coordinator.complete(self.checkpointer.docs, self.checkpointer.bytes, _summary(result, read))
+            result.target_uuids = dict(self.coordinator.target_uuids)
         except BaseException:
             self.coordinator.release()
             raise
@@ -241,6 +272,36 @@ def _summary(result: ShardResult, read: ReadSummary) -> dict[str, Any]:
     return {"retries": result.retries, "dead_letters": result.dead_letters,
             "dead_letters_by_type": result.dead_letters_by_type, "sourceless": read.sourceless,
             "nested_skipped": read.nested_skipped, "seconds": result.seconds}
+
+
+def recorded_completion(store: BlobStore, snapshot: str, index: str, shard: int,
+                        options: BackfillOptions) -> tuple[ShardResult | None, str | None]:
+    """The worker's rule for a completed shard, read only (no lease taken, nothing written).
+
+    ``(result, None)``, outcome ``already-completed``, when the shard's coordination record is a completion of this
+    snapshot (same UUID) into the target indices there now (same UUIDs): what ``run_shard`` would report. Otherwise
+    ``(None, reason)``: why a recorded completion does not count (``stale_reason``), or None when there is none.
+    """
+    client = build_client(options.target)
+    repo = SnapshotRepository(store)
+    _names, identity = shard_identity(client, repo, snapshot, index, options)
+    work = WorkCoordinator(client, options.coordination_index, options.worker_id or default_worker_id(),
+                           options.lease_seconds, snapshot, index, shard).read()
+    if work is None or not work.completed:
+        return None, None
+    reason = None if options.force else stale_reason(work.raw, identity)
+    if options.force or reason is not None:
+        return None, reason or "forced"
+    return ShardResult(snapshot, index, shard, ShardOutcome.ALREADY_COMPLETED, docs_written=work.docs_written,
+                       bytes_written=work.bytes_written, snapshot_uuid=identity.snapshot_uuid,
+                       target_uuids=dict(identity.target_uuids)), None
+
+
+def request_completion(request: ShardWorkerRequest) -> tuple[ShardResult | None, str | None]:
+    """``recorded_completion`` of the shard a worker request names (what the asset asks before starting a worker)."""
+    source = request.source
+    store = open_blob_store(source.repo, s3_endpoint=source.s3_endpoint, s3_region=source.s3_region)
+    return recorded_completion(store, source.snapshot, request.index, request.shard, request.options)
 
 
 def run_shard(store: BlobStore, snapshot: str, index: str, shard: int, options: BackfillOptions,
@@ -279,7 +340,10 @@ def run_shards(store: BlobStore, snapshot: str, index: str, shards: Sequence[int
     except (ClientConnectionError, TransportError) as exc:
         raise TargetUnreachableError(f"cannot reach the target {options.target.redacted()}: "
                                      f"{getattr(exc, 'error', exc)}") from None
-    source = _Source(store, snapshot, index, options, client, options.worker_id or default_worker_id())
+    repo = SnapshotRepository(store)
+    names, identity = shard_identity(client, repo, snapshot, index, options)
+    source = _Source(repo, snapshot, index, options, client, options.worker_id or default_worker_id(), names,
+                     identity)
     runs = [_ShardRun(source, shard) for shard in shards]
     runs[0].coordinator.ensure_index()
     pump = _Pump(client, options, progress, f"{snapshot}/{index}[{_shard_list(shards)}]")

@@ -54,20 +54,32 @@ async def _drive(m: Migration) -> WorkflowApp:
         await pilot.press(*"alice", "enter", *"CHG-42", "enter")
         await _until(pilot, lambda: app.status is not None and app.deciding is None
                      and app.status.phase("migrated_metadata").state == "done"
-                     and app.status.pending_gates == ["backfill_approval"], "the metadata migration", 300)
+                     and app.status.pending_gates == ["migrated_metadata_approval"], "the metadata migration", 300)
         # The log pane follows the selected gate: its approval run's events.
         await _until(pilot, lambda: "approve_metadata metadata_approval" in _log(app), "the gate's run in the log")
 
-        # The backfill gate: what the migration created, now on the target.
+        # The gate after the migration: what the migration created, now on the target.
         await pilot.press("down", "down")
-        await _until(pilot, lambda: app.selection.name == "backfill_approval"
+        await _until(pilot, lambda: app.selection.name == "migrated_metadata_approval"
                      and f"| index | {logs_index} | created | present, aliases: none |" in _detail(app),
-                     "the backfill gate's evidence")
+                     "the migrated metadata gate's evidence")
         await pilot.press("a")
         await _until(pilot, lambda: isinstance(app.screen, ApprovalForm), "the approval form")
         await pilot.press("enter", "enter")  # the default approver ($USER), no ticket
-        await _until(pilot, lambda: app.status is not None and app.status.finished and app.deciding is None,
-                     "the backfill and the parity check", 600)
+        await _until(pilot, lambda: app.status is not None and app.deciding is None
+                     and app.status.pending_gates == ["backfill_approval"], "the snapshot registration", 300)
+
+        # The last check before the backfill: shards, counts and the target's room.
+        await pilot.press("down", "down")
+        await _until(pilot, lambda: app.selection.name == "backfill_approval"
+                     and "The backfill about to start" in _detail(app)
+                     and f"| {logs_index} | 2 | {m.counts[logs_index]} |" in _detail(app),
+                     "the backfill gate's evidence")
+        await pilot.press("a")
+        await _until(pilot, lambda: isinstance(app.screen, ApprovalForm), "the approval form")
+        await pilot.press("enter", "enter")
+        await _until(pilot, lambda: app.status is not None and app.deciding is None
+                     and app.status.pending_gates == ["validation_approval"], "the backfill and the parity check", 600)
 
         # Each shard with its documents and documents/s; a shard's worker log follows it.
         table = app.query_one(ShardTable)
@@ -87,11 +99,12 @@ def test_manage_decides_gates_in_place(sandbox: SandboxState, tmp_path: Path, mo
     asyncio.run(_drive(m))
     with dg.DagsterInstance.from_config(str(m.home)) as instance:
         decided = {}
-        for gate in ("metadata_approval", "backfill_approval"):
+        for gate in ("metadata_approval", "migrated_metadata_approval", "backfill_approval"):
             record = instance.fetch_materializations(dg.AssetKey(gate), limit=1).records[0]
             assert record.asset_materialization is not None
             decided[gate] = {k: v.value for k, v in record.asset_materialization.metadata.items()}
     assert decided["metadata_approval"]["approved_by"] == "alice"
     assert decided["metadata_approval"]["ticket"] == "CHG-42"
+    assert decided["migrated_metadata_approval"]["approved_by"] == "tui-default"
     assert decided["backfill_approval"]["approved_by"] == "tui-default"
     assert m.states()["backfill_parity"] == "done"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from opensearchpy import OpenSearch
+from opensearchpy.exceptions import NotFoundError
 
 from migration_pipeline.sandbox.state import SandboxState
 from tests.migration_pipeline.workflow.helpers import build_migration, target_rows
@@ -26,17 +28,44 @@ def test_submit_approve_each_gate_then_parity(sandbox: SandboxState, tmp_path: P
 
     m.run("approve", "metadata_approval", "--by", "alice", "--ticket", "CHG-7", check=True)
     states = m.states()
-    assert states["migrated_metadata"] == "done" and states["backfill_approval"] == "waiting for approval"
+    assert states["migrated_metadata"] == "done" and states["migrated_metadata_approval"] == "waiting for approval"
     assert target.indices.exists(index=f"{m.prefix}-logs")
     assert target.count(index=f"{m.prefix}-logs")["count"] == 0
+    # Each gate shows what it decides on: here the migrated objects as the target holds them.
+    status = m.status()
+    assert status["gate_evidence"]["migrated_metadata_approval"].startswith("2/2 indices"), status["gate_evidence"]
+
+    m.run("approve", "migrated_metadata_approval", "--by", "bob", check=True)
+    states = m.states()
+    assert states["snapshot_registration"] == "done" and states["backfill_approval"] == "waiting for approval"
+    assert states["shard_backfill"] == "pending" and target.count(index=f"{m.prefix}-logs")["count"] == 0
+    evidence = m.status()["gate_evidence"]["backfill_approval"]
+    assert evidence.startswith(f"2 indices, 3 shards, {sum(m.counts.values())} source documents"), evidence
+    assert evidence.endswith(": fits"), evidence
+    coordination = f".mws-{m.prefix}"
+    assert target.indices.exists(index=coordination)  # the registration is recorded there
 
     m.run("approve", "backfill_approval", "--by", "bob", check=True)
     status = m.status()
-    assert {p["name"]: p["state"] for p in status["phases"]} == dict.fromkeys(
-        ["source_snapshot", "metadata_evaluation", "metadata_approval", "migrated_metadata", "backfill_approval",
-         "shard_backfill", "backfill_parity"], "done")
+    assert status["pending_gates"] == ["validation_approval"] and not status["finished"]
     assert status["shards"] == {"done": 3, "failed": 0, "running": 0, "pending": 0}
     assert status["documents"] == sum(m.counts.values()) and status["parity"]["mismatched"] == []
+    printed = m.run("status", check=True).stdout
+    assert "waiting for validation_approval" in printed and "mismatched: none" in printed
+
+    m.run("approve", "validation_approval", "--by", "carol", check=True)
+    status = m.status()
+    # The gate sequence as `workflow status` prints it.
+    assert [(p["name"], p["kind"]) for p in status["phases"]] == [
+        ("source_snapshot", "phase"), ("metadata_evaluation", "phase"), ("metadata_approval", "gate"),
+        ("migrated_metadata", "phase"), ("migrated_metadata_approval", "gate"), ("snapshot_registration", "phase"),
+        ("backfill_approval", "gate"), ("shard_backfill", "phase"), ("backfill_parity", "phase"),
+        ("validation_approval", "gate"), ("migration_cleanup", "phase")]
+    assert {p["state"] for p in status["phases"]} == {"done"} and status["finished"]
+    # The cleanup removed the coordination state and the repository registration it made, and kept the data.
+    assert not target.indices.exists(index=coordination)
+    with pytest.raises(NotFoundError):
+        OpenSearch(hosts=[m.source]).snapshot.get_repository(repository=m.prefix)
     for index in m.counts:
         assert target_rows(m.target, index) == target_rows(m.source, index)
     with dg.DagsterInstance.from_config(str(m.home)) as instance:
@@ -48,7 +77,7 @@ def test_submit_approve_each_gate_then_parity(sandbox: SandboxState, tmp_path: P
     again = m.run("submit", check=True)
     assert "nothing to rerun" in again.stderr
     log = m.run("log", "--limit", "500", check=True).stdout
-    assert "shard_backfill" in log and "backfill_parity" in log
+    assert "shard_backfill" in log and "backfill_parity" in log and "migration_cleanup" in log
 
 
 def test_rejected_gate_stops_the_workflow(sandbox: SandboxState, tmp_path: Path) -> None:

@@ -108,7 +108,8 @@ def test_documented_commands_on_a_real_workflow(sandbox: SandboxState, tmp_path:
     # The status names each gate as the STEP `approve step` takes.
     status = m.run("status", check=True).stdout
     gate_rows = [line for line in status.splitlines() if "approval gate" in line]
-    assert [re.split(r"\s*│\s*", row)[1] for row in gate_rows] == ["metadata_approval", "backfill_approval"]
+    assert [re.split(r"\s*│\s*", row)[1] for row in gate_rows] == [
+        "metadata_approval", "migrated_metadata_approval", "backfill_approval", "validation_approval"]
     assert "workflow approve step metadata_approval --by NAME" in status
 
     # Outputs before any approval.
@@ -132,7 +133,11 @@ def test_documented_commands_on_a_real_workflow(sandbox: SandboxState, tmp_path:
 
     # approve step: the metadata is migrated, the backfill gate waits.
     m.run("approve", "step", "metadata_approval", "--by", "alice", "--ticket", "CHG-1", check=True)
+    assert m.states()["migrated_metadata_approval"] == "waiting for approval"
+    m.run("approve", "step", "migrated_metadata_approval", "--by", "alice", check=True)
     assert m.states()["backfill_approval"] == "waiting for approval"
+    registered = m.run("output", "snapshot_registration", check=True).stdout
+    assert re.search(rf"\| {re.escape(logs_index)} \| 2 \| {m.counts[logs_index]} \|", registered), registered
     migrated = m.run("output", "migrated_metadata", check=True).stdout
     assert "approved by alice" in migrated and re.search(r"objects: .*\bcreated [1-9]", migrated), migrated
     assert re.search(rf"\| index \| {re.escape(logs_index)} \| create \| created \|", migrated), migrated
@@ -148,6 +153,7 @@ def test_documented_commands_on_a_real_workflow(sandbox: SandboxState, tmp_path:
     assert re.search(r": done: \d+ documents", followed.stdout), followed.stdout
     states = m.states()
     assert states["shard_backfill"] == "done" and states["backfill_parity"] == "done"
+    assert states["validation_approval"] == "waiting for approval"
     with dg.DagsterInstance.from_config(str(m.home)) as instance:
         gate = instance.fetch_materializations(dg.AssetKey("backfill_approval"), limit=1).records[0]
         assert gate.asset_materialization is not None

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import NotFoundError
 
 from migration_pipeline.sandbox import s3 as sandbox_s3
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
-from tests.migration_pipeline.workflow.faults import MARKER_ENV
+from tests.migration_pipeline.workflow.faults import KILL_AT_ENV, MARKER_ENV
 from tests.migration_pipeline.workflow.helpers import build_migration, edit_config, target_rows
 from workers.common.errors import ConfigurationError
 from workers.snapshot.blobstore import s3_client, upload_directory
@@ -32,13 +34,15 @@ def test_killed_shard_worker_then_submit_runs_only_the_missing_shard(sandbox: Sa
     marker.write_text("")
     m = build_migration(sandbox, tmp_path, docs=400, skip_approvals=True,
                         backfill={"transform": "tests.migration_pipeline.workflow.faults:kill_once",
-                                  "lease_seconds": 5})
+                                  "lease_seconds": 5, "retries": 0})
     m.env[MARKER_ENV] = str(marker)
     first = m.run("submit")
     assert first.returncode == 1, first.stdout + first.stderr
     status = m.status()
     assert len(status["failed_shards"]) == 1 and status["shards"]["done"] == 2, status
     [killed] = status["failed_shards"]
+    assert "failed with code -9" in status["shard_errors"][killed], status["shard_errors"]  # its last error
+    assert f"{killed}: " in m.run("status").stdout
     assert not marker.exists()
     done_before = _shard_runs(m.home)
     assert killed not in done_before and len(done_before) == 2
@@ -51,6 +55,34 @@ def test_killed_shard_worker_then_submit_runs_only_the_missing_shard(sandbox: Sa
     assert status["shards"]["done"] == 3 and status["parity"]["mismatched"] == []
     for index in m.counts:
         assert target_rows(m.target, index) == target_rows(m.source, index)
+
+
+def test_shard_killed_twice_completes_on_its_own_from_its_checkpoint(sandbox: SandboxState, tmp_path: Path) -> None:
+    marker = tmp_path / "kill-marker"
+    marker.write_text("2")
+    # One shard (the orders index, 700 documents over several Lucene chunks, which are read whole), batches of 10
+    # acknowledged one at a time: a kill at a worker's 300th document leaves a checkpoint behind it.
+    m = build_migration(sandbox, tmp_path, docs=2100, skip_approvals=True,
+                        backfill={"transform": "tests.migration_pipeline.workflow.faults:kill_once",
+                                  "index_allowlist": ["regex:.*-orders"], "documents_per_bulk_request": 10,
+                                  "max_connections": 1, "adaptive_concurrency": False, "retry_delay_s": 0.2})
+    m.env[MARKER_ENV] = str(marker)
+    m.env[KILL_AT_ENV] = "300"
+    submitted = m.run("submit")
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    assert not marker.exists()  # both kills happened
+    status = m.status()
+    assert status["finished"] and status["failed_shards"] == [] and status["parity"]["mismatched"] == []
+    [key] = [k for k in _shard_runs(m.home)]
+    with dg.DagsterInstance.from_config(str(m.home)) as instance:
+        [record] = instance.fetch_materializations(dg.AssetKey("shard_backfill"), limit=10).records
+        assert record.run_id and record.asset_materialization is not None
+        retries = instance.all_logs(record.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY)
+        resumed = record.asset_materialization.metadata["resumed_from"].value
+    assert len(retries) == 2, [e.message for e in retries]  # one run: the shard was retried twice in it
+    assert resumed, "the last attempt started over instead of resuming from the checkpoint"
+    index = key.split(":")[0]
+    assert target_rows(m.target, index) == target_rows(m.source, index)
 
 
 def test_stale_approval_is_refused(sandbox: SandboxState, tmp_path: Path) -> None:
@@ -137,3 +169,42 @@ def test_snapshot_read_from_s3(sandbox: SandboxState, tmp_path: Path) -> None:
         assert record.asset_materialization.metadata["repository"].value == f"{m.prefix} at s3://{bucket}/repo"
     for index in m.counts:
         assert target_rows(m.target, index) == target_rows(m.source, index)
+
+
+def _shard_outcomes(home: Path) -> dict[str, str]:
+    """Partition → the status of its newest shard_backfill materialization."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        records = instance.fetch_materializations(dg.AssetKey("shard_backfill"), limit=1000).records
+    outcomes: dict[str, str] = {}
+    for r in records:  # newest first
+        if r.partition_key and r.partition_key not in outcomes and r.asset_materialization is not None:
+            outcomes[r.partition_key] = str(r.asset_materialization.metadata["status"].value)
+    return outcomes
+
+
+def test_reset_removes_what_the_cleanup_removes(sandbox: SandboxState, tmp_path: Path) -> None:
+    m = build_migration(sandbox, tmp_path, docs=60, approvals={
+        "skip": ["metadata_approval", "migrated_metadata_approval", "backfill_approval"]})
+    m.run("submit", check=True)
+    status = m.status()
+    assert status["pending_gates"] == ["validation_approval"] and status["shards"]["done"] == 3
+    target, source = OpenSearch(hosts=[m.target]), OpenSearch(hosts=[m.source])
+    coordination = f".mws-{m.prefix}"
+    records = target.count(index=coordination, params={"expand_wildcards": "all"})["count"]
+    assert records == 4  # three shards and the snapshot's registration
+    source.snapshot.get_repository(repository=m.prefix)  # registered by the workflow
+    snapshot = next(p["detail"] for p in status["phases"] if p["name"] == "source_snapshot").split()[0]
+
+    reset = m.run("reset", "--yes", check=True)
+    assert "4 coordination record(s) removed" in reset.stdout and "deregistered" in reset.stdout, reset.stdout
+    assert not target.indices.exists(index=coordination)
+    with pytest.raises(NotFoundError):
+        source.snapshot.get_repository(repository=m.prefix)
+    # The same snapshot again: no completion record is left to skip a shard; each is written again.
+    same = tmp_path / "same.yaml"
+    same.write_text(edit_config(m.config, snapshot={"existing": snapshot, "create": None},
+                                approvals={"skip_all": True}))
+    m.run("configure", "--load", str(same), check=True)
+    m.run("submit", check=True)
+    assert set(_shard_outcomes(m.home).values()) == {"completed"}
+    assert m.status()["finished"]

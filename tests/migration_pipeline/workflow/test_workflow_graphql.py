@@ -33,11 +33,15 @@ def test_workflow_through_graphql(sandbox: SandboxState, tmp_path: Path) -> None
         assert '"waiting for approval"' in submitted.stdout
         assert m.run("approve", "--list", "--dagster-url", url, check=True).stdout.strip() == "metadata_approval"
         m.run("approve", "metadata_approval", "--by", "erin", "--dagster-url", url, check=True)
-        # The automation sensor releases migrated_metadata; the backfill gate then waits.
+        # The automation sensor releases each gated step; the next gate then waits.
+        _until(m, url, lambda s: s["migrated_metadata_approval"] == "waiting for approval")
+        m.run("approve", "step", "migrated_metadata_approval", "--by", "erin", "--dagster-url", url, check=True)
         _until(m, url, lambda s: s["backfill_approval"] == "waiting for approval")
         m.run("approve", "step", "backfill_approval", "--by", "erin", "--dagster-url", url, check=True)
-        states = _until(m, url, lambda s: s["backfill_parity"] == "done")
-        assert states["shard_backfill"] == "done"
+        states = _until(m, url, lambda s: s["validation_approval"] == "waiting for approval")
+        assert states["shard_backfill"] == "done" and states["backfill_parity"] == "done"
+        m.run("approve", "step", "validation_approval", "--by", "erin", "--dagster-url", url, check=True)
+        _until(m, url, lambda s: s["migration_cleanup"] == "done")
         status = m.status("--dagster-url", url)
         assert status["shards"]["done"] == 3 and status["documents"] == sum(m.counts.values())
         assert status["parity"]["mismatched"] == []

@@ -33,6 +33,32 @@ class SnapshotFixture:
     expected: dict[str, Row]
 
 
+@dataclass(frozen=True)
+class NamedSnapshot:
+    """A one-shard index snapshotted under a given name; its UUID and documents (id -> canonical source)."""
+
+    repo_uri: str
+    uuid: str
+    docs: dict[str, str]
+
+
+def named_snapshot(url: str, repo_path: str, index: str, name: str, prefix: str, count: int) -> NamedSnapshot:
+    """Create one-shard ``index`` holding ``count`` small documents (ids ``prefix-i``) and snapshot it as ``name``
+    into a repository of its own (on either cluster of the sandbox: both can take snapshots)."""
+    client = OpenSearch(hosts=[url], timeout=120)
+    client.indices.create(index=index, body={"settings": {"number_of_shards": 1, "number_of_replicas": 0}})
+    docs = {f"{prefix}-{i}": {"who": prefix, "n": i} for i in range(count)}
+    for doc_id, body in docs.items():
+        client.index(index=index, id=doc_id, body=body)
+    client.indices.refresh(index=index)
+    location = str(Path(repo_path) / unique("named"))
+    repository = unique("r-named")
+    register_fs_repository(client, repository, location)
+    create_snapshot(client, repository, name, indices=index)
+    uuid = SnapshotRepository(open_blob_store(location)).snapshot(name).uuid
+    return NamedSnapshot(Path(location).as_uri(), uuid, {k: canonical(v) for k, v in docs.items()})
+
+
 def canonical(source: Any) -> str:
     return json.dumps(source, sort_keys=True, ensure_ascii=False)
 

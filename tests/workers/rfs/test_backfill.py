@@ -184,10 +184,12 @@ def test_several_shards_in_one_run(sandbox: SandboxState, source_snapshot: Snaps
     again = run_shards(store, source_snapshot.snapshot, source_snapshot.index, shards, opts)
     assert [r.status for r in again] == ["already-completed"] * len(shards)
 
-    # Through the CLI, --shard all: the shard count comes from the snapshot; the result is a list.
+    # Through the CLI, --shard all: the shard count comes from the snapshot; the result is a list. (The same rename:
+    # a completion counts for the target indices it was written into.)
     proc = subprocess.run(
         [sys.executable, "-m", "workers.rfs", "--snapshot-repo", source_snapshot.repo_uri, "--snapshot",
          source_snapshot.snapshot, "--index", source_snapshot.index, "--shard", "all", "--target-endpoint", target,
+         "--rename", f"{source_snapshot.index}={renamed}",
          "--coordination-index", opts.coordination_index, "--dead-letter", "off", "--json", "--progress", "none"],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

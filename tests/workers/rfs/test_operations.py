@@ -189,7 +189,10 @@ def test_operations_dead_letters_in_s3(sandbox: SandboxState, with_rejects: Snap
         capture_output=True, text=True, timeout=180, env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    prefix = f"letters/{with_rejects.snapshot}/{with_rejects.index}/0/"
+    # The snapshot's UUID is part of the location: two snapshots with the same name never share one.
+    uuid = SnapshotRepository(open_blob_store(with_rejects.repo_uri)).snapshot(with_rejects.snapshot).uuid
+    assert result["snapshot_uuid"] == uuid and result["target_uuids"][renamed]
+    prefix = f"letters/{with_rejects.snapshot}/{uuid}/{with_rejects.index}/0/"
     assert result["docs_written"] == 300 and result["dead_letters"] == 3
     assert result["dead_letters_by_type"] == {"mapper_parsing_exception": 3}
     assert result["dead_letter_location"] == f"s3://{bucket}/{prefix}"
@@ -203,6 +206,7 @@ def test_operations_dead_letters_in_s3(sandbox: SandboxState, with_rejects: Snap
         assert r["error_type"] == "mapper_parsing_exception" and "count" in r["reason"], r
         assert r["_source"] == {"count": "not a number"} and r["target_index"] == renamed
         assert (r["snapshot"], r["index"], r["shard"]) == (with_rejects.snapshot, with_rejects.index, 0)
+        assert (r["snapshot_uuid"], r["target_index_uuid"]) == (uuid, result["target_uuids"][renamed])
     assert target_rows(target, renamed) == _expected(with_rejects, sorted(set(with_rejects.expected) - set(BAD_IDS)))
 
 
