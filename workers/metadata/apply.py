@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from opensearchpy import OpenSearch
 
+from workers.metadata import unknown_settings
 from workers.metadata.bodies import object_path
 from workers.metadata.http import RequestRejected, request
 from workers.metadata.model import KIND_ORDER
@@ -35,12 +37,40 @@ def _apply_row(client: OpenSearch, where: str, row: Row, allow_existing: bool) -
             # An index cannot be replaced without losing its documents: it is kept as it is.
             row.result = "kept-existing"
             return
+    overwrite = row.action == "exists-different"
     try:
-        _put(client, where, row, overwrite=row.action == "exists-different")
+        _put(client, where, row, overwrite)
     except RequestRejected as exc:
-        row.result, row.reason = "failed", exc.reason
-        return
-    row.result = "overwritten" if row.action == "exists-different" else "created"
+        # Evaluate already dropped what the simulation named; a target that still refuses a setting at creation
+        # (or changed since) gets the same fallback, once.
+        dropped = unknown_settings.drop_named(_settings(row), exc.reason)
+        if not dropped:
+            row.result, row.reason = "failed", exc.reason
+            return
+        _record(row, dropped)
+        try:
+            _put(client, where, row, overwrite)
+        except RequestRejected as again:
+            row.result, row.reason = "failed", again.reason
+            return
+    row.result = "overwritten" if overwrite else "created"
+
+
+def _settings(row: Row) -> dict[str, Any]:
+    """The settings inside the row's request body, changed in place by the fallback (empty when it has none)."""
+    body = row.body if row.body is not None else {}
+    holder = body.get("template", {}) if row.kind in ("component_template", "index_template") else body
+    settings = holder.get("settings")
+    return settings if isinstance(settings, dict) else {}
+
+
+def _record(row: Row, dropped: dict[str, tuple[Any, str]]) -> None:
+    if unknown_settings.NAME not in row.transformations:
+        row.transformations.append(unknown_settings.NAME)
+    for key, (value, how) in dropped.items():
+        message = unknown_settings.warning(key, value, how)
+        if message not in row.warnings:
+            row.warnings.append(message)
 
 
 def migrate(report: Report, client: OpenSearch, where: str, allow_existing: bool = False,
@@ -52,4 +82,6 @@ def migrate(report: Report, client: OpenSearch, where: str, allow_existing: bool
             _apply_row(client, where, row, allow_existing)
             if progress:
                 progress(row)
+    if any(unknown_settings.NAME in r.transformations for r in report.rows):
+        report.transformations[unknown_settings.NAME] = unknown_settings.SUMMARY
     return report

@@ -1,4 +1,5 @@
-"""What analysis components the target has: asked of the live target, or given as a plain set (offline, tests)."""
+"""What the target has: analysis components and setting values, asked of the live target, or given as plain sets
+(offline, tests)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Literal, Protocol
 from opensearchpy import OpenSearch
 
 from workers.metadata.http import RequestRejected, request
+from workers.metadata.validate import simulate_settings
 
 AnalysisKind = Literal["analyzer", "tokenizer", "filter", "char_filter"]
 KIND_WORDS: dict[AnalysisKind, str] = {
@@ -64,3 +66,38 @@ class LiveAnalysis:
         except RequestRejected as exc:
             return exc.status == 400 and any(m in exc.reason.lower() for m in _UNKNOWN_MARKERS)
         return False
+
+
+class SettingCapabilities(Protocol):
+    """Tells whether the target refuses an index setting's value (one a plugin or an engine version may lack)."""
+
+    def refuses(self, key: str, value: str) -> bool:
+        """True when the target would not create an index with ``key`` set to ``value``."""
+        ...
+
+
+@dataclass
+class KnownSettings:
+    """A fixed answer: the ``(key, value)`` pairs listed in ``refused`` are refused, everything else accepted."""
+
+    refused: set[tuple[str, str]] = field(default_factory=set)
+
+    def refuses(self, key: str, value: str) -> bool:
+        """True when ``(key, value)`` was listed as refused."""
+        return (key, value) in self.refused
+
+
+@dataclass
+class LiveSettings:
+    """Asks the target by simulating a template that holds only that setting (nothing is created), once per pair."""
+
+    client: OpenSearch
+    where: str
+    _cache: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+    def refuses(self, key: str, value: str) -> bool:
+        """True when the target rejects the setting."""
+        pair = (key, value)
+        if pair not in self._cache:
+            self._cache[pair] = simulate_settings(self.client, self.where, {key: value}) is not None
+        return self._cache[pair]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from opensearchpy import OpenSearch
 
-from workers.metadata import checks
+from workers.metadata import checks, unknown_settings
 from workers.metadata.bodies import request_body
-from workers.metadata.capabilities import AnalysisCapabilities, LiveAnalysis
+from workers.metadata.capabilities import AnalysisCapabilities, LiveAnalysis, LiveSettings, SettingCapabilities
 from workers.metadata.compare import differences
 from workers.metadata.model import KIND_ORDER, MetadataObject, SourceMetadata
 from workers.metadata.options import MigrationOptions
@@ -42,17 +42,34 @@ def plan_objects(source: SourceMetadata, ctx: Context) -> tuple[list[MetadataObj
     return planned, excluded
 
 
+def _simulate(client: OpenSearch, where: str, obj: MetadataObject, components: dict[str, MetadataObject]
+              ) -> str | None:
+    """The target's reason to refuse ``obj``, after dropping the settings it names as unknown (the fallback)."""
+    reason = simulate(client, where, obj, components)
+    for _ in range(unknown_settings.MAX_ROUNDS):
+        dropped = unknown_settings.drop_named(obj.settings, reason) if reason else {}
+        if not dropped:
+            break
+        unknown_settings.record(obj, dropped)
+        reason = simulate(client, where, obj, components)
+    return reason
+
+
 def _decide(obj: MetadataObject, target: TargetState, client: OpenSearch, where: str,
             components: dict[str, MetadataObject], allow_existing: bool) -> Row:
     if obj.blockers:
         return _row(obj, "blocked")
     existing = target.existing(obj.kind, obj.name)
     diffs = differences(obj, existing) if existing is not None else []
+    if existing is not None and diffs and set(obj.settings) - set(existing.settings):
+        # Settings the target lacks may be ones the fallback drops (as it did when migrate created the object).
+        _simulate(client, where, obj, components)
+        diffs = differences(obj, existing)
     if existing is not None and not diffs:
         return _row(obj, "exists-identical")
     # Anything migrate may write is first shown to the target (a template that would be overwritten included).
     if existing is None or (allow_existing and obj.kind != "index"):
-        reason = simulate(client, where, obj, components)
+        reason = _simulate(client, where, obj, components)
         if reason:
             obj.block(f"the target rejects it: {reason}")
             return _row(obj, "blocked", diffs)
@@ -60,10 +77,11 @@ def _decide(obj: MetadataObject, target: TargetState, client: OpenSearch, where:
 
 
 def evaluate(source: SourceMetadata, client: OpenSearch, where: str, options: MigrationOptions,
-             analysis: AnalysisCapabilities | None = None) -> Report:
+             analysis: AnalysisCapabilities | None = None, settings: SettingCapabilities | None = None) -> Report:
     """The report of what migrate would do on the target at ``where`` (nothing is changed on it)."""
     target_version = cluster_version(client, where)
-    ctx = Context(source.version, target_version, options, analysis or LiveAnalysis(client, where))
+    ctx = Context(source.version, target_version, options, analysis or LiveAnalysis(client, where),
+                  settings or LiveSettings(client, where))
     planned, excluded = plan_objects(source, ctx)
     target = read_target_state(client, where, target_version, [o.name for o in planned if o.kind == "index"])
     indices = [o for o in planned if o.kind == "index"]
@@ -77,6 +95,8 @@ def evaluate(source: SourceMetadata, client: OpenSearch, where: str, options: Mi
     report = Report("evaluate", source.origin, where, str(source.version), str(target_version),
                     transformations={t.name: t.summary for t in select(ctx)})
     report.rows = [*excluded, *(_decide(o, target, client, where, components, options.allow_existing) for o in planned)]
+    if any(unknown_settings.NAME in r.transformations for r in report.rows):
+        report.transformations[unknown_settings.NAME] = unknown_settings.SUMMARY
     report.sort()
     return report
 

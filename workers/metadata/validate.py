@@ -74,11 +74,25 @@ def simulate(client: OpenSearch, where: str, obj: MetadataObject,
         body = {k: obj.extra[k] for k in ("index_patterns", "priority", "data_stream") if k in obj.extra}
         body["template"] = composed(obj, components or {})
     else:
-        body = {
-            "index_patterns": [f"migration-assistant-validate-{secrets.token_hex(6)}-*"],
-            "priority": _PRIORITY_BASE + secrets.randbelow(1_000_000_000),
-            "template": inner_body(obj),
-        }
+        body = _throwaway(inner_body(obj))
+    return _ask(client, where, path, body)
+
+
+def simulate_settings(client: OpenSearch, where: str, settings: Mapping[str, Any]) -> str | None:
+    """None when the target would create an index with ``settings``; else the target's reason."""
+    return _ask(client, where, "/_index_template/_simulate", _throwaway({"settings": dict(settings)}))
+
+
+def _throwaway(template: dict[str, Any]) -> dict[str, Any]:
+    """A template body under a pattern no index matches, at a priority no real template uses."""
+    return {
+        "index_patterns": [f"migration-assistant-validate-{secrets.token_hex(6)}-*"],
+        "priority": _PRIORITY_BASE + secrets.randbelow(1_000_000_000),
+        "template": template,
+    }
+
+
+def _ask(client: OpenSearch, where: str, path: str, body: dict[str, Any]) -> str | None:
     try:
         request(client, "POST", path, where=where, body=body, expected=(400,))
     except RequestRejected as exc:

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from workers.metadata import objects
-from workers.metadata.capabilities import KnownAnalysis
+from workers.metadata.capabilities import KnownAnalysis, KnownSettings
 from workers.metadata.model import MetadataObject
 from workers.metadata.options import MigrationOptions
 from workers.metadata.transforms.base import Context
@@ -14,10 +14,11 @@ from workers.metadata.versions import EngineVersion
 
 
 def ctx(source: str, target: str = "os:2.19.6", missing: set[tuple[str, str]] | None = None,
-        **options: Any) -> Context:
-    """A context for ``source`` → ``target`` with the given options; ``missing`` analysis components."""
+        refused: set[tuple[str, str]] | None = None, **options: Any) -> Context:
+    """A context for ``source`` → ``target`` with the given options; ``missing`` analysis components and
+    ``refused`` (setting, value) pairs of the target."""
     return Context(EngineVersion.parse(source), EngineVersion.parse(target), MigrationOptions.build(**options),
-                   KnownAnalysis(missing or set()))
+                   KnownAnalysis(missing or set()), KnownSettings(refused or set()))
 
 
 def index(name: str, mappings: Any, settings: dict[str, Any] | None = None,

@@ -12,20 +12,27 @@ from workers.metadata.transforms.es_settings import DropElasticsearchOnlySetting
 from workers.metadata.transforms.flattened import FlattenedToFlatObject
 from workers.metadata.transforms.knn_engine import NmslibToFaiss
 from workers.metadata.transforms.mapping_types import MergeMappingTypes
+from workers.metadata.transforms.removed_settings import DropRemovedSettings
 from workers.metadata.transforms.rename import RenameIndices
 from workers.metadata.transforms.replicas import ReplicaOverride
+from workers.metadata.transforms.setting_values import RewriteRefusedValues
 from workers.metadata.transforms.settings_strip import StripInternalSettings
+from workers.metadata.transforms.similarity import ClassicSimilarityToBM25
 from workers.metadata.transforms.string_fields import StringToTextKeyword
 from workers.metadata.transforms.template_patterns import TemplateToIndexPatterns
 
-# Order matters: strings are converted and _all removed per type before types are merged (so that a 5.x
-# "string not_analyzed" in one type and "keyword" in another agree); renames run last, on final names.
+# Order matters: strings are converted, _all removed and classic similarities rewritten per type before types are
+# merged (so that a 5.x "string not_analyzed" in one type and "keyword" in another agree); renames run last, on final
+# names.
 ALL: tuple[Transform, ...] = (
     TemplateToIndexPatterns(),
     StripInternalSettings(),
     DropElasticsearchOnlySettings(),
+    DropRemovedSettings(),
+    RewriteRefusedValues(),
     StringToTextKeyword(),
     RemoveAllField(),
+    ClassicSimilarityToBM25(),
     MergeMappingTypes(),
     DropElasticsearchOnlyMapping(),
     DenseVectorToKnn(),

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from workers.metadata.capabilities import AnalysisCapabilities, KnownAnalysis
+from workers.metadata.capabilities import AnalysisCapabilities, KnownAnalysis, KnownSettings, SettingCapabilities
 from workers.metadata.model import MetadataObject
 from workers.metadata.options import MigrationOptions
 from workers.metadata.versions import EngineVersion
@@ -14,12 +14,13 @@ from workers.metadata.versions import EngineVersion
 
 @dataclass(frozen=True)
 class Context:
-    """The version pair, the user's options and what the target offers."""
+    """The version pair, the user's options and what the target offers (analysis components, setting values)."""
 
     source: EngineVersion
     target: EngineVersion
     options: MigrationOptions = field(default_factory=MigrationOptions)
     analysis: AnalysisCapabilities = field(default_factory=KnownAnalysis)
+    settings: SettingCapabilities = field(default_factory=KnownSettings)
 
 
 class Transform(ABC):

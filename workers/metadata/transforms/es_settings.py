@@ -1,4 +1,5 @@
-"""Drop index settings of Elasticsearch features OpenSearch does not have (ILM, CCR, frozen, TSDB, X-Pack)."""
+"""Drop index settings of Elasticsearch features OpenSearch does not have (ILM, CCR, frozen, TSDB, X-Pack, and the
+settings of Elasticsearch 7.16+, 8.x and 9.x OpenSearch refuses as unknown or private)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,37 @@ _FEATURES = {
     "index.routing_path": "Elasticsearch time series data stream setting",
     "index.look_ahead_time": "Elasticsearch time series data stream setting",
     "index.look_back_time": "Elasticsearch time series data stream setting",
-    "index.mapping.source.mode": "Elasticsearch synthetic source",
-    "index.mapper.dynamic": "removed in Elasticsearch 7; use the mapping's dynamic parameter",
+    "index.mapping.source.mode": "Elasticsearch source mode (the target stores _source)",
     "index.downsample": "Elasticsearch downsampling",
+    "index.rollup": "Elasticsearch rollup/downsampling marker",
+    # Elasticsearch 7.16+/8.x/9.x index settings OpenSearch does not have (each refused as unknown or private).
+    "index.mapping.dimension_fields.limit": "Elasticsearch time series dimension limit",
+    "index.mapping.total_fields.ignore_dynamic_beyond_limit": "Elasticsearch only: on the target a document that "
+    "would add fields beyond index.mapping.total_fields.limit is refused instead of keeping them unmapped",
+    "index.mapping.synthetic_source_keep": "Elasticsearch synthetic source",
+    "index.mapping.synthetic_source": "Elasticsearch synthetic source",
+    "index.recovery.use_synthetic_source": "Elasticsearch synthetic source",
+    "index.mapping.ignore_above": "Elasticsearch 8.19+ index-wide ignore_above: on the target keyword values of "
+    "any length are indexed unless a field sets ignore_above",
+    "index.mapping.semantic_text": "Elasticsearch semantic_text",
+    "index.bloom_filter_for_id_field": "Elasticsearch _id bloom filter (the target uses its own)",
+    "index.logsdb": "Elasticsearch logsdb index mode",
+    "index.dense_vector": "Elasticsearch dense_vector search tuning (the target's k-NN settings apply)",
+    "index.fast_refresh": "Elasticsearch internal refresh setting",
+    "index.search.slowlog.include": "Elasticsearch slow log option: the target's slow log records no user",
+    "index.indexing.slowlog.include": "Elasticsearch slow log option: the target's slow log records no user",
+    "index.highlight.weight_matches_mode": "Elasticsearch highlighter option",
+    "index.translog.flush_threshold_age": "Elasticsearch flush by age: the target flushes by translog size "
+    "(index.translog.flush_threshold_size)",
+    "index.merge.policy.merge_factor": "Elasticsearch log-byte-size merge policy: the target uses its tiered policy",
+    "index.merge.policy.type": "Elasticsearch merge policy choice: the target uses its tiered policy",
+    "index.failure_store": "Elasticsearch failure store",
+    "index.verified_read_only": "Elasticsearch read-only verification marker",
+    "index.source_only": "Elasticsearch source-only snapshot marker",
+    "index.shard_limit": "Elasticsearch shard limit group",
+    "index.routing.allocation.disk.watermark.ignore": "Elasticsearch frozen-tier allocation marker",
 }
+_SOURCE_MODE = "index.mapping.source.mode"
 
 # Fields of composable and component templates that only Elasticsearch knows.
 _TEMPLATE_FIELDS = ("allow_auto_create", "ignore_missing_component_templates", "deprecated")
@@ -31,7 +59,8 @@ class DropElasticsearchOnlySettings(Transform):
     """Remove settings of ILM, CCR, frozen and searchable-snapshot indices, TSDB, X-Pack; ES-only template fields."""
 
     name = "drop-elasticsearch-only-settings"
-    summary = "removes settings of Elasticsearch-only features (ILM, CCR, frozen, TSDB, X-Pack) with a warning"
+    summary = ("removes settings of Elasticsearch-only features (ILM, CCR, frozen, TSDB, logsdb, synthetic source, "
+               "X-Pack, Elasticsearch 8/9 index options) with a warning; an index with synthetic source is blocked")
 
     def applies(self, ctx: Context) -> bool:
         """Elasticsearch source, OpenSearch target."""
@@ -39,6 +68,8 @@ class DropElasticsearchOnlySettings(Transform):
 
     def apply(self, obj: MetadataObject, ctx: Context) -> None:
         """Drop each such setting and say which feature it belonged to."""
+        if obj.kind == "index" and obj.settings.get(_SOURCE_MODE) == "synthetic":
+            obj.block(f"{_SOURCE_MODE} is synthetic: documents have no stored source to copy")
         for key in list(obj.settings):
             prefix = next((p for p in _FEATURES if matches_prefix(key, (p,))), None)
             if prefix is not None:
@@ -55,8 +86,3 @@ class DropElasticsearchOnlySettings(Transform):
             obj.extra["data_stream"] = {k: v for k, v in stream.items() if k == "timestamp_field"}
             obj.note(self.name)
             obj.warn(f"removed data_stream options {', '.join(dropped)} (Elasticsearch only)")
-        # OpenSearch deprecates indices without soft deletes; Elasticsearch 6 indices may carry them off.
-        if obj.settings.get("index.soft_deletes.enabled") == "false":
-            del obj.settings["index.soft_deletes.enabled"]
-            obj.note(self.name)
-            obj.warn("removed index.soft_deletes.enabled=false: the target keeps soft deletes on")
