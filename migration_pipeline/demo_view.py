@@ -41,6 +41,10 @@ PHASE_LABELS: dict[str, str] = {
 }
 
 
+# Wide enough for every phase's label, so the durations line up.
+_LABEL_WIDTH = max(20, *(len(label) for label in PHASE_LABELS.values()))
+
+
 def phase_detail(step: str, meta: dict[str, Any]) -> str:
     """One phrase about what a finished step did, from its materialization metadata."""
     if step == Step.SOURCE_SNAPSHOT:
@@ -51,7 +55,8 @@ def phase_detail(step: str, meta: dict[str, Any]) -> str:
         return f"{meta.get('decision')}d by {meta.get('approved_by')}"
     if step == Step.MIGRATED_METADATA:
         results = {k.removeprefix("result_"): v for k, v in meta.items() if k.startswith("result_") and v}
-        return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in results.items()) or "nothing to create"
+        done = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in results.items()) or "nothing to create"
+        return f"{done}; {meta['gate_summary']}" if meta.get("gate_summary") else done
     if step == Step.BACKFILL_PARITY:
         mismatched = meta.get("mismatched") or []
         indices = int(meta.get("indices") or 0)
@@ -104,7 +109,7 @@ class DemoView(WorkflowObserver):
     def phase(self, label: str, seconds: float, detail: str = "", ok: bool = True) -> None:
         """The line of a finished phase."""
         mark = "[green]✓[/]" if ok else "[red]✗[/]"
-        self.console.print(f"{mark} {label:<20} {seconds:>6.1f} s  {detail}", highlight=False)
+        self.console.print(f"{mark} {label:<{_LABEL_WIDTH}} {seconds:>6.1f} s  {detail}", highlight=False)
         self.log.write(f"{time.strftime('%H:%M:%S')} phase {label}: {seconds:.1f} s {detail}\n")
 
     def start_spinner(self) -> None:

@@ -58,6 +58,8 @@ def test_demo_in_a_bare_shell_runs_the_workflow_to_parity(bare_env: dict[str, st
                   "snapshot registration", "backfill", "parity check", "cleanup"):
         assert re.search(rf"✓ {phase}\s+\d+\.\d s", output), f"no line for phase {phase!r}:\n{output}"
     assert "Warning" not in output and "Traceback" not in output
+    # Every planned index and template (composable, component, legacy) is on the target after the migration.
+    assert "7 created; 4/4 indices and 3/3 templates on the target" in output, output
     assert '"logger": "workers.rfs"' not in output and "documents written" not in output
     # The Dagster home is the cache's, and every phase is recorded there as Dagster runs.
     home = Path(bare_env["MIGRATION_CACHE_DIR"]) / "dagster_home"

@@ -31,11 +31,11 @@ def indices_table(client: OpenSearch, names: list[str]) -> list[dict[str, Any]]:
 
 
 def templates_present(client: OpenSearch, names: list[str]) -> dict[str, bool]:
-    """Which of the planned templates (composable or legacy) exist on the target."""
+    """Which of the planned templates (component, composable or legacy) exist on the target."""
     found: set[str] = set()
     if names:
-        found.update(t["name"] for t in client.transport.perform_request(
-            "GET", "/_index_template").get("index_templates", []))
+        for path, key in (("/_component_template", "component_templates"), ("/_index_template", "index_templates")):
+            found.update(t["name"] for t in client.transport.perform_request("GET", path).get(key, []))
         found.update(client.indices.get_template())
     return {name: name in found for name in names}
 

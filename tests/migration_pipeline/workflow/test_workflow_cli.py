@@ -33,7 +33,8 @@ def test_submit_approve_each_gate_then_parity(sandbox: SandboxState, tmp_path: P
     assert target.count(index=f"{m.prefix}-logs")["count"] == 0
     # Each gate shows what it decides on: here the migrated objects as the target holds them.
     status = m.status()
-    assert status["gate_evidence"]["migrated_metadata_approval"].startswith("2/2 indices"), status["gate_evidence"]
+    evidence = status["gate_evidence"]["migrated_metadata_approval"]
+    assert evidence.startswith("2/2 indices") and "missing" not in evidence, evidence
 
     m.run("approve", "migrated_metadata_approval", "--by", "bob", check=True)
     states = m.states()
