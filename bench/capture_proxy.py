@@ -4,10 +4,15 @@ Backends and contenders, back to back on the same machine and data:
   direct  the sandbox's Elasticsearch 7.10.2 source (own sandbox "capbench", 1 GB heap);
   nginx   nginx (Debian package) as a plain reverse proxy to it, upstream keep-alive, no capture;
   proxy   this capture proxy (python -m workers.capture, uvloop, defaults), capturing to the sandbox's Kafka
-          (acks=all).
+          (acks=all);
+  early   on the writes only: the same proxy with --bench-forward-before-ack, the former forward mode (a write
+          goes on to the source at once and only its response waits for the acknowledgement), so that one run
+          gives what release-after-ack costs;
+  base    with --baseline DIR: the proxy of another checkout (e.g. `git worktree add /tmp/base HEAD~1`), on every
+          workload, so that one run compares a change with what came before on the same machine state.
 Workloads: a small search as GET and as POST (both reads: captured asynchronously; clients send searches as
-POST), a small document write (POST /index/_doc: its response waits for the Kafka acknowledgement, overlapped with
-the source's work), and 1 MB _bulk requests (writes, likewise held).
+POST), a small document write (POST /index/_doc: its last bytes reach the source once Kafka acknowledged its
+capture, release-after-ack), and 1 MB _bulk requests (writes, likewise).
 Each at 1, 16 and 64 keep-alive connections, from a load generator in its own process. Each cell also gives the
 CPU per request of the contender, the source, the Kafka broker and the whole machine, and how busy both cores were:
 every contender here shares 2 cores with the source, so throughput follows where the CPU goes.
@@ -53,6 +58,8 @@ WRITE_BODY = b'{"title":"small write","n":1}'
 CONCURRENCY = (1, 16, 64)
 SEARCH_BODY = b'{"query":{"match":{"title":"alpha"}},"size":5}'
 WORKLOADS = ("search GET", "search POST", "write POST", "bulk 1 MB")
+# The workloads that change data: the only ones where the "early" contender differs from "proxy".
+WRITES = ("write POST", "bulk 1 MB")
 
 
 def machine() -> dict[str, object]:
@@ -256,14 +263,15 @@ def start_nginx(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes], 
     return proc, port
 
 
-def start_proxy(destination: str, brokers: str, topic: str, workdir: Path,
-                extra: list[str]) -> tuple[subprocess.Popen[bytes], int, list[int]]:
+def start_proxy(destination: str, brokers: str, topic: str, workdir: Path, extra: list[str],
+                cwd: Path | None = None) -> tuple[subprocess.Popen[bytes], int, list[int]]:
+    """A proxy process (from the checkout ``cwd``, default this one): its process, port and metrics port."""
     port, admin = free_port(), free_port()
     log = open(workdir / f"proxy-{port}.log", "wb")  # noqa: SIM115 (lives as long as the process)
     proc = subprocess.Popen([sys.executable, "-m", "workers.capture", "--listen", f"127.0.0.1:{port}",
                              "--destination", destination, "--kafka-brokers", brokers, "--kafka-topic", topic,
                              "--metrics-listen", f"127.0.0.1:{admin}", "--log-level", "warning", *extra],
-                            stdout=log, stderr=log)
+                            stdout=log, stderr=log, cwd=cwd)
     wait_port(port)
     wait_port(admin)
     return proc, port, [admin]
@@ -313,6 +321,8 @@ def main() -> None:
                         help=f"measure only this workload (repeatable; default all: {', '.join(WORKLOADS)})")
     parser.add_argument("--connections", action="append", type=int, metavar="N",
                         help="measure only at this concurrency (repeatable; default 1, 16 and 64)")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also measure the proxy of this checkout (contender 'base'), on every workload")
     ns = parser.parse_args()
 
     print("starting sandbox 'capbench' (Elasticsearch 7.10.2 source, 1 GB heap, Kafka) ...", flush=True)
@@ -327,23 +337,38 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="capbench-"))
     os.chmod(workdir, 0o755)
     nginx, nginx_port = start_nginx(upstream, workdir)
+    requests = {name: request for name, request in requests_for("127.0.0.1", bulk_body()).items()
+                if not ns.workload or name in ns.workload}
     proxy, proxy_port, admins = start_proxy(source, brokers, topic, workdir, [])
     ports = {"direct": int(upstream.rsplit(":", 1)[1]), "nginx": nginx_port, "proxy": proxy_port}
     source_pid, kafka_pid = state.engines["source"].pid, state.kafka.pid
     processes = {"source": [source_pid] if source_pid else [], "kafka": [kafka_pid] if kafka_pid else [],
                  "nginx": [nginx.pid, *children_of(nginx.pid)], "proxy": [proxy.pid]}
-    requests = {name: request for name, request in requests_for("127.0.0.1", bulk_body()).items()
-                if not ns.workload or name in ns.workload}
+    early: subprocess.Popen[bytes] | None = None
+    if any(name in WRITES for name in requests):
+        early, ports["early"], early_admins = start_proxy(source, brokers, topic, workdir,
+                                                          ["--bench-forward-before-ack"])
+        admins += early_admins
+        processes["early"] = [early.pid]
+    base: subprocess.Popen[bytes] | None = None
+    if ns.baseline:
+        base, ports["base"], base_admins = start_proxy(source, brokers, topic, workdir, [], ns.baseline.resolve())
+        admins += base_admins
+        processes["base"] = [base.pid]
     concurrency = tuple(ns.connections or CONCURRENCY)
     rows: list[dict[str, Any]] = []
     began = time.monotonic()
     try:
         print("warming up the source and Kafka (JIT), direct and through the proxy ...", flush=True)
-        for request in requests.values():
+        for workload, request in requests.items():
             run_load(ports["direct"], request, 16, 0.0, 3.0)
             run_load(ports["proxy"], request, 16, 0.0, 3.0)
-        names = list(ports)
+            if "base" in ports:
+                run_load(ports["base"], request, 16, 0.0, 3.0)
+            if workload in WRITES:
+                run_load(ports["early"], request, 16, 0.0, 3.0)
         for workload, request in requests.items():
+            names = [name for name in ports if name != "early" or workload in WRITES]
             # 1 MB bulk requests take up to seconds under load: a longer window for a fair count.
             scale = 2.5 if workload.startswith("bulk") else 1.0
             for connections in concurrency:
@@ -363,13 +388,16 @@ def main() -> None:
                           f"CPU/req {own_cpu(result, contender)} us, machine {result['cpu_machine_us']:.0f} us, "
                           f"busy {result['busy']:.2f}", flush=True)
         missed = uncaptured(admins)
-        proxy.send_signal(signal.SIGTERM)
-        proxy.wait(60)
+        for process in (proxy, early, base):
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(60)
         records = topic_records(brokers, topic)
     finally:
-        if proxy.poll() is None:
-            proxy.send_signal(signal.SIGTERM)
-            proxy.wait(60)
+        for process in (proxy, early, base):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(60)
         nginx.send_signal(signal.SIGQUIT)
         nginx.wait(30)
         if not ns.keep:
@@ -394,6 +422,10 @@ def own_cpu(row: dict[str, Any], contender: str) -> str:
     return f"{row[key]:.0f}" if key in row else "-"
 
 
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
 def report(rows: list[dict[str, Any]], host: dict[str, object], seconds: float, missed: float,
            records: int) -> None:
     index = {(r["workload"], r["connections"], r["contender"]): r for r in rows}
@@ -401,7 +433,8 @@ def report(rows: list[dict[str, Any]], host: dict[str, object], seconds: float, 
         f"capture proxy benchmark: {host['cpus']} CPUs, {host['memory_gb']} GB, Python {host['python']}; "
         "backend: the sandbox's Elasticsearch 7.10.2 source (not a stub server)",
         "load generator: Python/uvloop, one process, keep-alive connections, one request in flight each",
-        "nginx: worker_processes auto (2); proxy: one process, defaults",
+        "nginx: worker_processes auto (2); proxy: one process, defaults; early (writes only): the proxy with "
+        "--bench-forward-before-ack, the former forward mode (write forwarded before its acknowledgement)",
         "each figure: the median of the rounds (contenders in a rotated order each round)",
         "added = contender's percentile minus direct's percentile at the same concurrency",
         "CPU per request (us, user + system, all threads): own = the proxy or nginx, source = Elasticsearch, "
@@ -421,6 +454,28 @@ def report(rows: list[dict[str, Any]], host: dict[str, object], seconds: float, 
                      f"{r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} {added50:>+8.3f} {added99:>+8.3f} {ratio:>8.2f} "
                      f"{r['errors']:>6} {own_cpu(r, r['contender']):>5} {r['cpu_source_us']:>6.0f} "
                      f"{r['cpu_kafka_us']:>5.0f} {r['cpu_machine_us']:>7.0f} {r['busy']:>5.2f}")
+    cost = [r for r in rows if r["contender"] == "proxy" and (r["workload"], r["connections"], "early") in index]
+    if cost:
+        lines += ["", "release-after-ack on writes: proxy (last bytes held for the acknowledgement) against early "
+                  "(forwarded at once, response held); added = minus direct",
+                  f"{'workload':<12} {'conn':>4} {'+p50 early':>10} {'+p50 proxy':>10} {'+p99 early':>10} "
+                  f"{'+p99 proxy':>10} {'p50 cost':>9} {'p99 cost':>9} {'req/s ratio':>11}"]
+        for r in cost:
+            direct = index[(r["workload"], r["connections"], "direct")]
+            before = index[(r["workload"], r["connections"], "early")]
+            lines.append(f"{r['workload']:<12} {r['connections']:>4} {before['p50_ms'] - direct['p50_ms']:>+10.3f} "
+                         f"{r['p50_ms'] - direct['p50_ms']:>+10.3f} {before['p99_ms'] - direct['p99_ms']:>+10.3f} "
+                         f"{r['p99_ms'] - direct['p99_ms']:>+10.3f} {r['p50_ms'] - before['p50_ms']:>+9.3f} "
+                         f"{r['p99_ms'] - before['p99_ms']:>+9.3f} "
+                         f"{_ratio(r['rps'], before['rps']):>11.2f}")
+    against = [r for r in rows if r["contender"] == "proxy" and (r["workload"], r["connections"], "base") in index]
+    if against:
+        lines += ["", "proxy against base (--baseline): ratios of req/s, p50 and p99 (1.00: the same)",
+                  f"{'workload':<12} {'conn':>4} {'req/s':>7} {'p50':>7} {'p99':>7}"]
+        for r in against:
+            b = index[(r["workload"], r["connections"], "base")]
+            lines.append(f"{r['workload']:<12} {r['connections']:>4} {_ratio(r['rps'], b['rps']):>7.2f} "
+                         f"{_ratio(r['p50_ms'], b['p50_ms']):>7.2f} {_ratio(r['p99_ms'], b['p99_ms']):>7.2f}")
     lines.append("")
     lines.append(f"proxy requests not captured: {missed:.0f}; capture records on the topic: {records}")
     lines.append(f"total run time: {seconds:.0f} s")

@@ -40,6 +40,9 @@ def up(
                                              f"{', '.join(supported_specs())}.")] = DEFAULT_SOURCE,
     target: Annotated[str, typer.Option(help="ENGINE:VERSION of the target, or 'none'.")] = DEFAULT_TARGET,
     kafka: Annotated[bool, typer.Option("--kafka", help="Also start a Kafka broker (KRaft).")] = False,
+    kafka_sasl: Annotated[bool, typer.Option(
+        "--kafka-sasl", help="Kafka with a second listener, SASL_SSL (PLAIN user, a CA made here); implies "
+                             "--kafka. Its address, CA file and credentials: status --json.")] = False,
     s3: Annotated[bool, typer.Option("--s3", help="Also start a moto S3 server.")] = False,
     source_setting: Annotated[list[str], typer.Option(help="Extra source node setting KEY=VALUE.")] = [],  # noqa: B006
     target_setting: Annotated[list[str], typer.Option(help="Extra target node setting KEY=VALUE.")] = [],  # noqa: B006
@@ -50,7 +53,7 @@ def up(
     request = manager.UpRequest(
         source=None if source.lower() == "none" else source,
         target=None if target.lower() == "none" else target,
-        kafka=kafka, s3=s3,
+        kafka=kafka, kafka_sasl=kafka_sasl, s3=s3,
         source_settings=_settings(source_setting, "--source-setting"),
         target_settings=_settings(target_setting, "--target-setting"),
     )
@@ -91,6 +94,10 @@ def _print_table(info: dict) -> None:
     if "kafka" in info:
         k = info["kafka"]
         table.add_row("kafka", k["bootstrap"], k["version"], "up" if k["alive"] else "[red]down[/]", "KRaft")
+        if "sasl" in k:
+            table.add_row("kafka (SASL_SSL)", k["sasl"]["bootstrap"], k["version"],
+                          "up" if k["alive"] else "[red]down[/]",
+                          f"PLAIN user {k['sasl']['username']}, CA {k['sasl']['ca_file']}")
     if "s3" in info:
         s = info["s3"]
         table.add_row("s3", s["endpoint"], "moto", "up" if s["alive"] else "[red]down[/]", "")

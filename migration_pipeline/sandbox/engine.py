@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -55,6 +56,7 @@ class EngineNode:
     modules: list[str] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)
     plugins: list[str] = field(default_factory=list)
+    heap: str = DEFAULT_HEAP
 
     @property
     def log_path(self) -> Path:
@@ -181,7 +183,7 @@ def start_node(
         role=role, engine=release.engine, version=release.version, url=f"http://127.0.0.1:{http_port}",
         http_port=http_port, transport_port=transport_port, pid=pid, node_dir=str(node_dir),
         repo_path=str(node_dir / "repo"), java_home=str(java.home), java_major=java.major,
-        modules=distribution.installed_modules(home), settings=dict(extra_settings or {}), plugins=plugins,
+        modules=distribution.installed_modules(home), settings=dict(extra_settings or {}), plugins=plugins, heap=heap,
     )
     try:
         _wait_ready(node, settings["cluster.name"], timeout_s)
@@ -189,6 +191,27 @@ def start_node(
         stop_group(pid, timeout_s=10)
         raise
     return node
+
+
+def restart_node(node: EngineNode, timeout_s: float = 180.0) -> EngineNode:
+    """Stop the node (if it runs) and start it again on its data, configuration and ports; the new process's node."""
+    from migration_pipeline.sandbox.catalog import resolve_release
+
+    release = resolve_release(f"{node.engine}:{node.version}")
+    home = distribution.install(release)
+    stop_node(node)
+    node_dir = Path(node.node_dir)
+    env = _environment(release, node_dir / "config", node_dir / "tmp", Path(node.java_home), node.heap)
+    pid = spawn([str(home / "bin" / release.engine)], env=env, cwd=node_dir, log_file=node.log_path,
+                prefix=engine_account().prefix)
+    restarted = dataclasses.replace(node, pid=pid)
+    cluster_name = node.settings.get("cluster.name", f"sandbox-{node_dir.parent.name}-{node_dir.name}")
+    try:
+        _wait_ready(restarted, cluster_name, timeout_s)
+    except BaseException:
+        stop_group(pid, timeout_s=10)
+        raise
+    return restarted
 
 
 def _s3_client_settings(endpoint: str) -> dict[str, str]:

@@ -26,6 +26,8 @@ class UpRequest:
     source: str | None = DEFAULT_SOURCE
     target: str | None = DEFAULT_TARGET
     kafka: bool = False
+    # Kafka with a second listener, SASL_SSL (PLAIN, a self-made CA); implies ``kafka``.
+    kafka_sasl: bool = False
     s3: bool = False
     source_settings: Mapping[str, str] | None = None
     target_settings: Mapping[str, str] | None = None
@@ -70,15 +72,26 @@ def up(request: UpRequest, name: str | None = None, progress: Progress = _quiet)
                 progress(f"s3: ready at {state.s3.endpoint}")
         if to_start:
             _start_engines(state, to_start, progress, request.heap)
-        if request.kafka:
+        if request.kafka or request.kafka_sasl:
             if state.kafka and state.kafka.alive():
-                progress(f"kafka: already running at {state.kafka.bootstrap}")
+                if request.kafka_sasl and state.kafka.sasl_facts() is None:
+                    raise SandboxError(
+                        f"sandbox {state.name!r} already runs Kafka at {state.kafka.bootstrap} without a SASL_SSL "
+                        "listener; run 'migration sandbox down' first to start it with --kafka-sasl"
+                    )
+                progress(f"kafka: already running at {_kafka_addresses(state.kafka)}")
             else:
-                progress("kafka: starting (KRaft, single node)")
-                state.kafka = kafka.start(state.root / "kafka")
+                progress("kafka: starting (KRaft, single node" + (", SASL_SSL listener)" if request.kafka_sasl
+                                                                   else ")"))
+                state.kafka = kafka.start(state.root / "kafka", sasl=request.kafka_sasl)
                 save(state)
-                progress(f"kafka: ready at {state.kafka.bootstrap}")
+                progress(f"kafka: ready at {_kafka_addresses(state.kafka)}")
         return state
+
+
+def _kafka_addresses(node: kafka.KafkaNode) -> str:
+    facts = node.sasl_facts()
+    return node.bootstrap + (f" (SASL_SSL at {facts['bootstrap']}, CA {facts['ca_file']})" if facts else "")
 
 
 def _start_engines(
@@ -140,9 +153,27 @@ def status(name: str | None = None) -> dict[str, Any]:
     if state.kafka:
         out["kafka"] = {"bootstrap": state.kafka.bootstrap, "version": state.kafka.version,
                         "alive": state.kafka.alive(), "pid": state.kafka.pid}
+        sasl = state.kafka.sasl_facts()
+        if sasl:
+            out["kafka"]["sasl"] = sasl
     if state.s3:
         out["s3"] = {"endpoint": state.s3.endpoint, "alive": state.s3.alive(), "pid": state.s3.pid}
     return out
+
+
+def restart(component: str, name: str | None = None) -> SandboxState:
+    """Stop one running component (``source``, ``target`` or ``kafka``) and start it again on its data, ports and
+    listeners (outage tests); the state is saved with the new process."""
+    with locked(name):
+        state = load(name)
+        if component == "kafka" and state.kafka is not None:
+            state.kafka = kafka.restart(state.kafka)
+        elif component in state.engines:
+            state.engines[component] = engine.restart_node(state.engines[component])
+        else:
+            raise SandboxError(f"sandbox {state.name!r} has no {component} to restart")
+        save(state)
+        return state
 
 
 def down(name: str | None = None, keep_data: bool = False) -> list[str]:

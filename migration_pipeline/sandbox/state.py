@@ -51,6 +51,9 @@ class SandboxState:
                          "repo_path": node.repo_path}
         if self.kafka:
             out["kafka"] = {"bootstrap": self.kafka.bootstrap}
+            sasl = self.kafka.sasl_facts()
+            if sasl:
+                out["kafka"]["sasl"] = sasl
         if self.s3:
             out["s3"] = {"endpoint": self.s3.endpoint}
         return out

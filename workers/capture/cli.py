@@ -111,9 +111,18 @@ def proxy(
         "Hold POST searches, counts, multi-gets and other read APIs for their Kafka acknowledgement, as writes "
         "are (by default they are captured asynchronously, like GETs).", "DURABLE_READ_POSTS",
         "--durable-read-posts")] = False,
+    bench_forward_before_ack: Annotated[bool, typer.Option(
+        "--bench-forward-before-ack", hidden=True, envvar=ENV + "BENCH_FORWARD_BEFORE_ACK",
+        help="Bench only: forward a write before its capture is acknowledged (the former forward mode).")] = False,
     metrics_listen: Annotated[str | None, _opt("HOST:PORT for /metrics and /health.", "METRICS_LISTEN")] = None,
     shutdown_timeout: Annotated[float, _opt("Seconds to drain in-flight requests on SIGTERM.",
                                             "SHUTDOWN_TIMEOUT")] = 30.0,
+    idle_timeout: Annotated[float, _opt("Seconds a keep-alive connection may wait for its next request (0: no "
+                                        "limit).", "IDLE_TIMEOUT")] = 60.0,
+    header_timeout: Annotated[float, _opt("Seconds from a request head's first byte to its end (0: no limit).",
+                                          "HEADER_TIMEOUT")] = 30.0,
+    body_timeout: Annotated[float, _opt("Seconds a request body may send nothing (0: no limit).",
+                                        "BODY_TIMEOUT")] = 60.0,
     no_uvloop: Annotated[bool, _opt("Use asyncio's default event loop.", "NO_UVLOOP", "--no-uvloop")] = False,
     workers: Annotated[int, _opt("Processes sharing the port (SO_REUSEPORT); worker i serves metrics on the "
                                  "metrics port + i.", "WORKERS")] = 1,
@@ -140,7 +149,9 @@ def proxy(
                                           suppress_capture_path or []),
             added_headers=tuple(parse_added_header(h) for h in add_header or []),
             max_record_bytes=max_record_bytes, metrics_listen=metrics_listen, shutdown_timeout_s=shutdown_timeout,
-            use_uvloop=not no_uvloop, workers=workers, durable_read_posts=durable_read_posts)
+            idle_timeout_s=idle_timeout, header_timeout_s=header_timeout, body_timeout_s=body_timeout,
+            use_uvloop=not no_uvloop, workers=workers, durable_read_posts=durable_read_posts,
+            forward_before_ack=bench_forward_before_ack)
         from workers.capture.server import main
 
         main(options)
@@ -160,7 +171,9 @@ def build_options(*, listen: str, destination: str, kafka_brokers: str, kafka_to
                   node_id: str, on_capture_failure: str, kafka: dict[str, object], tls: TlsOptions,
                   suppression: Suppression, added_headers: tuple[bytes, ...], max_record_bytes: int,
                   metrics_listen: str | None, shutdown_timeout_s: float, use_uvloop: bool,
-                  workers: int = 1, durable_read_posts: bool = False) -> ProxyOptions:
+                  idle_timeout_s: float = 60.0, header_timeout_s: float = 30.0, body_timeout_s: float = 60.0,
+                  workers: int = 1, durable_read_posts: bool = False,
+                  forward_before_ack: bool = False) -> ProxyOptions:
     """ProxyOptions from the command-line values (kept apart from typer so tests can call it)."""
     if not destination:
         raise ConfigurationError("--destination is required")
@@ -176,7 +189,9 @@ def build_options(*, listen: str, destination: str, kafka_brokers: str, kafka_to
         on_capture_failure=on_capture_failure,  # type: ignore[arg-type]
         suppression=suppression, added_headers=added_headers, max_record_bytes=max_record_bytes,
         metrics_host=metrics_host, metrics_port=metrics_port, shutdown_timeout_s=shutdown_timeout_s,
-        use_uvloop=use_uvloop, workers=workers, durable_read_posts=durable_read_posts)
+        idle_timeout_s=idle_timeout_s, header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s,
+        use_uvloop=use_uvloop, workers=workers, durable_read_posts=durable_read_posts,
+        forward_before_ack=forward_before_ack)
 
 
 def app() -> typer.Typer:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from workers.capture.buffered import Channel
 from workers.capture.context import ConnectionContext
 from workers.capture.request_side import RequestSide
 from workers.capture.response_side import ResponseSide
 from workers.capture.transaction import Handoff
+
+log = logging.getLogger("workers.capture.connection")
 
 
 class ClientConnection:
@@ -32,6 +35,8 @@ class ClientConnection:
         self.requests = RequestSide(ctx, channel, conn_id, self.recorder, queue)
         self.responses = ResponseSide(ctx, channel, conn_id, self.recorder, queue)
         self._reader_task: asyncio.Task[None] | None = None
+        # The idle timeout runs only while nothing is being answered.
+        channel.busy = queue.busy
 
     async def serve(self) -> None:
         """Run both sides until the connection ends; records the open and close events."""
@@ -52,12 +57,18 @@ class ClientConnection:
             if self.requests.upstream:
                 self.requests.upstream.close()
             writer.close()
+            if writer.timed_out is not None:
+                reason = writer.timed_out
+                self._ctx.metrics.timeouts.labels(reason.split()[0]).inc()
+                limit = writer.timeouts[reason] if writer.timeouts else 0
+                log.info("%s: closed: %s (%g s)", self.conn_id, reason, limit)
             if self.recorder:
                 urgent = self.requests.last_urgent
                 if urgent is not None and urgent.sealed and urgent.future is not None and not urgent.future.done():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(urgent.future), self._ctx.close_wait_s)
-                await self.recorder.closed(reason, self.requests.seq)
+                await self.recorder.closed(reason, self.requests.seq, self.requests.suppressed,
+                                           self.requests.incomplete)
 
     def begin_drain(self) -> None:
         """Shutdown: finish what was received, then close; an idle connection closes now."""

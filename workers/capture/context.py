@@ -60,6 +60,9 @@ class ConnectionContext:
     durable_read_posts: bool
     # --on-capture-failure reject.
     reject_uncaptured: bool
+    # A write's last bytes reach the destination only once Kafka acknowledged its capture (off: the bench's
+    # comparison with forwarding it at once, see ProxyOptions.forward_before_ack).
+    release_after_ack: bool
     # Requests and responses.
     max_head_bytes: int
     added_headers: tuple[bytes, ...]
@@ -77,7 +80,8 @@ class ConnectionContext:
             max_record_bytes=options.max_record_bytes,
             close_wait_s=options.kafka.delivery_timeout_ms / 1000 if options.kafka else 1,
             suppression=options.suppression, durable_read_posts=options.durable_read_posts,
-            reject_uncaptured=options.on_capture_failure == "reject", max_head_bytes=options.max_head_bytes,
+            reject_uncaptured=options.on_capture_failure == "reject",
+            release_after_ack=not options.forward_before_ack, max_head_bytes=options.max_head_bytes,
             added_headers=options.added_headers, destination=options.destination, destination_ssl=destination_ssl,
             connect_timeout_s=options.connect_timeout_s)
 

@@ -38,10 +38,12 @@ class Forwarder(HeadFirst):
         self.held: bytes | None = None
         self.size = 0
 
-    async def forward(self, txn: Transaction, head: RequestHead) -> None:
+    async def forward(self, txn: Transaction, head: RequestHead, reject: bool) -> None:
         """Send the request on as it arrives; with ``txn.hold``, its last piece waits for the acknowledgement.
 
-        ConnectionError when the client closes inside the body; MalformedHttp for a malformed chunked body.
+        A write whose capture Kafka did not acknowledge is dropped with ``reject`` (the response side answers 503),
+        else completed anyway (the request side counted it). ConnectionError when the client closes inside the
+        body; MalformedHttp for a malformed chunked body.
         """
         added = self._added_headers
         first = head.raw if not added else with_headers(head.raw, added)
@@ -56,8 +58,9 @@ class Forwarder(HeadFirst):
             size = len(head.raw)
         else:
             # A client that sent Expect: 100-continue waits for the source's 100 before the body: its head goes
-            # at once, as does the head of a held request (only its last bytes wait).
-            self.head = None if txn.hold or head.expect_continue else first
+            # at once. Any other head leaves with the first body bytes that do, so that a small held request
+            # leaves whole, in one write, once acknowledged.
+            self.head = None if head.expect_continue else first
             if self.head is None:
                 writer.write(first)
             self.recorder, self.hold, self.held, self.size = recorder, txn.hold, None, 0
@@ -68,12 +71,17 @@ class Forwarder(HeadFirst):
         self._metrics.request_bytes += size
         if recorder is not None:
             await recorder.finish()
-        if txn.hold and txn.ticket is not None and txn.ticket.future is not None and not await txn.ticket.future:
-            # The source has an incomplete request: closing the connection makes it drop it.
-            self.upstream.close()
-            return
+        if txn.hold and txn.ticket is not None and txn.ticket.future is not None:
+            began = time.perf_counter()
+            acknowledged = await txn.ticket.future
+            self._metrics.ack_wait.observe(time.perf_counter() - began)
+            if not acknowledged and reject:
+                # The source has an incomplete request (or none): closing the connection makes it drop it.
+                self.head = None
+                self.upstream.close()
+                return
         if held is not None:
-            writer.write(held)
+            self.write(held)  # with the head, if it is still held
             with contextlib.suppress(ConnectionError):
                 await writer.drain()
         txn.forwarded_ns = time.time_ns()

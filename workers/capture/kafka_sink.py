@@ -73,22 +73,11 @@ class Ticket:
             callback(self.ok)
 
 
-def producer_config(options: KafkaOptions, max_record_bytes: int) -> dict[str, Any]:
-    """librdkafka settings for durable, ordered capture (idempotence keeps per-partition order across retries)."""
-    config: dict[str, Any] = {
-        "bootstrap.servers": options.brokers,
-        "client.id": options.client_id,
-        "acks": "all",
-        "enable.idempotence": True,
-        "linger.ms": options.linger_ms,
-        "message.max.bytes": max_record_bytes + METADATA_ROOM,
-        "delivery.timeout.ms": options.delivery_timeout_ms,
-        "request.timeout.ms": min(5000, options.delivery_timeout_ms),
-        "queue.buffering.max.kbytes": options.buffer_kbytes,
-        "security.protocol": options.security_protocol,
-        # Capture records are small and an awaited one often follows another still in flight: Nagle would hold it.
-        "socket.nagle.disable": True,
-    }
+def security_config(options: KafkaOptions) -> dict[str, Any]:
+    """librdkafka's security settings (protocol, SASL, TLS files) of ``options``: a consumer of the capture topic
+    (``workers.capture.reader.read_transactions(..., config=...)``) passes the same. The SASL password is read
+    from the variable ``options.sasl_password_env`` names; it goes nowhere else (never logged)."""
+    config: dict[str, Any] = {"security.protocol": options.security_protocol}
     if options.sasl_mechanism:
         config["sasl.mechanism"] = options.sasl_mechanism
     if options.sasl_username:
@@ -102,8 +91,43 @@ def producer_config(options: KafkaOptions, max_record_bytes: int) -> dict[str, A
                       ("ssl.key.location", options.ssl_key_file)):
         if path:
             config[key] = path
+    return config
+
+
+def producer_config(options: KafkaOptions, max_record_bytes: int) -> dict[str, Any]:
+    """librdkafka settings for durable, ordered capture (idempotence keeps per-partition order across retries)."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": options.brokers,
+        "client.id": options.client_id,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": options.linger_ms,
+        "message.max.bytes": max_record_bytes + METADATA_ROOM,
+        "delivery.timeout.ms": options.delivery_timeout_ms,
+        "request.timeout.ms": min(5000, options.delivery_timeout_ms),
+        "queue.buffering.max.kbytes": options.buffer_kbytes,
+        # Capture records are small and an awaited one often follows another still in flight: Nagle would hold it.
+        "socket.nagle.disable": True,
+    }
+    config.update(security_config(options))
     config.update(dict(options.properties))
     return config
+
+
+def _startup_failure(options: KafkaOptions, error: KafkaError) -> str | None:
+    """What to tell the operator when ``error`` (seen while checking the brokers at start) is one that no retry
+    cures: refused credentials, an untrusted certificate, a denied topic. None for anything else."""
+    text = error.str()
+    where = f"Kafka {options.brokers} ({options.security_protocol})"
+    if error.code() == KafkaError._AUTHENTICATION:
+        return (f"{where}: authentication failed: {text}. Check --kafka-sasl-mechanism, --kafka-sasl-username and "
+                f"the password in ${options.sasl_password_env or '(no --kafka-sasl-password-env)'}")
+    if error.code() == KafkaError._SSL or "certificate verify failed" in text:
+        return (f"{where}: TLS failed: {text}. The broker's certificate must be signed by the CA given with "
+                f"--kafka-ssl-ca ({options.ssl_ca_file or 'none given: the system CAs'}) and name the host")
+    if error.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED):
+        return f"{where}: not authorized: {text} (topic {options.topic}, user {options.sasl_username or '-'})"
+    return None
 
 
 class _Lane:
@@ -138,9 +162,15 @@ class KafkaSink:
         config = producer_config(options, max_record_bytes)
         config["error_cb"] = self._on_error
         config["logger"] = log
-        self._urgent = _Lane("urgent", Producer({**config, "client.id": f"{options.client_id}-urgent"}))
-        self._background = _Lane("background", Producer(
-            {**config, "linger.ms": max(options.linger_ms, options.background_linger_ms)}))
+        # Errors seen by the start-up check (``check_brokers``), None outside it.
+        self._startup_errors: list[KafkaError] | None = None
+        try:
+            self._urgent = _Lane("urgent", Producer({**config, "client.id": f"{options.client_id}-urgent"}))
+            self._background = _Lane("background", Producer(
+                {**config, "linger.ms": max(options.linger_ms, options.background_linger_ms)}))
+        except KafkaException as exc:  # a setting librdkafka refuses, an unreadable CA or key file
+            raise ConfigurationError(f"Kafka {options.brokers}: the client settings were refused: "
+                                     f"{exc.args[0].str() if exc.args else exc}") from None
         self._stop = threading.Event()
         self.healthy = True
         self.produced = 0
@@ -151,12 +181,58 @@ class KafkaSink:
         self._budget = options.buffer_kbytes * 1024 * 9 // 10
         metrics.kafka_healthy.set(1)
 
-    def start(self) -> None:
-        """Start serving delivery reports."""
+    def start(self, check_timeout_s: float | None = None) -> None:
+        """Check the brokers (``check_brokers``), then start serving delivery reports."""
+        self.check_brokers(check_timeout_s)
         lane = self._urgent
         lane.thread = threading.Thread(target=self._serve, args=(lane,), name=f"capture-kafka-{lane.name}",
                                        daemon=True)
         lane.thread.start()
+
+    def check_brokers(self, timeout_s: float | None = None) -> None:
+        """Ask the brokers for the topic's metadata before any client is served. Refused credentials, an untrusted
+        certificate or a denied topic raise ConfigurationError naming the brokers and the cause (the proxy exits
+        non-zero); brokers that do not answer within ``timeout_s`` (default: the delivery timeout, at most 10 s)
+        are only logged, and the proxy starts with Kafka marked unreachable, as when Kafka fails later on."""
+        options = self._options
+        if timeout_s is None:
+            timeout_s = min(options.delivery_timeout_ms / 1000, 10.0)
+        producer = self._urgent.producer
+        deadline = time.monotonic() + timeout_s
+        self._startup_errors = []
+        last = "no answer"
+        try:
+            while True:
+                wait = max(0.05, min(0.5, deadline - time.monotonic()))
+                try:
+                    metadata = producer.list_topics(self.topic, timeout=wait)
+                except KafkaException as exc:
+                    if exc.args and isinstance(exc.args[0], KafkaError):
+                        last = exc.args[0].str()
+                else:
+                    topic = metadata.topics.get(self.topic)
+                    if topic is not None and topic.error is not None:
+                        failure = _startup_failure(options, topic.error)
+                        if failure:
+                            raise ConfigurationError(failure)
+                    log.info("kafka %s answered (%s, %d brokers)", options.brokers, options.security_protocol,
+                             len(metadata.brokers))
+                    return
+                producer.poll(0)  # serves error_cb: the reason the request got no answer
+                errors, self._startup_errors = self._startup_errors, []
+                for error in errors:
+                    failure = _startup_failure(options, error)
+                    if failure:
+                        raise ConfigurationError(failure)
+                    if error.code() != KafkaError._ALL_BROKERS_DOWN:
+                        last = error.str()
+                if time.monotonic() >= deadline:
+                    break
+        finally:
+            self._startup_errors = None
+        log.warning("kafka %s (%s) did not answer within %.1fs (%s): starting with capture failing until it does",
+                    options.brokers, options.security_protocol, timeout_s, last)
+        self._set_healthy(False)
 
     def _set_healthy(self, healthy: bool) -> None:
         if healthy != self.healthy:
@@ -166,6 +242,9 @@ class KafkaSink:
 
     def _on_error(self, error: KafkaError) -> None:
         # Runs in a poll thread. librdkafka retries on its own; all brokers down is the signal worth acting on.
+        if self._startup_errors is not None:  # check_brokers decides, and sets the health itself
+            self._startup_errors.append(error)
+            return
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
             self._loop.call_soon_threadsafe(self._set_healthy, False)
         log.debug("kafka: %s", error)

@@ -29,8 +29,8 @@ class ProxyMetrics:
         self.capture_latency = LatencyHistogram("capture_proxy_capture_latency_seconds",
                                                 "From producing a capture record to its acknowledgement by Kafka.")
         self.ack_wait = LatencyHistogram("capture_proxy_ack_wait_seconds",
-                                         "How long a mutating request's response was held for its capture "
-                                         "acknowledgement.")
+                                         "How long a mutating request's last bytes were held back from the "
+                                         "source for its capture acknowledgement.")
         r.register(_HotCounters(self))
         self.connections = Gauge("capture_proxy_connections", "Open client connections.", registry=r)
         self.capture_failures = Counter("capture_proxy_capture_failures", "Capture records Kafka did not accept.",
@@ -46,6 +46,9 @@ class ProxyMetrics:
                                        "Requests answered 502 because the destination failed.", registry=r)
         self.malformed = Counter("capture_proxy_malformed_requests", "Requests answered 400 as malformed HTTP.",
                                  registry=r)
+        self.timeouts = Counter("capture_proxy_timeouts",
+                                "Client connections closed for a timeout: idle (no request), header (a request head "
+                                "not complete in time) or body (a request body stalled).", ["reason"], registry=r)
         self.kafka_healthy = Gauge("capture_proxy_kafka_healthy", "1 while Kafka acknowledges capture records.",
                                    registry=r)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -97,6 +98,43 @@ class KafkaOptions:
             raise ConfigurationError("--kafka-topic is required")
         if self.sasl_username and not self.sasl_password_env:
             raise ConfigurationError("--kafka-sasl-username needs --kafka-sasl-password-env (the variable's name)")
+        _check_kafka_security(self)
+
+
+KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+
+
+def _check_kafka_security(options: KafkaOptions) -> None:
+    """The SASL and TLS flags fit the security protocol (a --kafka-property may set what a flag does not)."""
+    props = dict(options.properties)
+    protocol = props.get("security.protocol", options.security_protocol).upper()
+    if protocol not in KAFKA_PROTOCOLS:
+        raise ConfigurationError(f"--kafka-security-protocol {protocol!r} must be one of {', '.join(KAFKA_PROTOCOLS)}")
+    object.__setattr__(options, "security_protocol", options.security_protocol.upper())
+    sasl_flags = [flag for flag, value in (("--kafka-sasl-mechanism", options.sasl_mechanism),
+                                           ("--kafka-sasl-username", options.sasl_username),
+                                           ("--kafka-sasl-password-env", options.sasl_password_env)) if value]
+    if protocol.startswith("SASL_"):
+        mechanism = (options.sasl_mechanism or props.get("sasl.mechanism") or props.get("sasl.mechanisms") or "")
+        if not mechanism:
+            raise ConfigurationError(f"--kafka-security-protocol {protocol} needs --kafka-sasl-mechanism (PLAIN, "
+                                     "SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or GSSAPI)")
+        if (mechanism.upper() == "PLAIN" or mechanism.upper().startswith("SCRAM-")) and not (
+                options.sasl_username and options.sasl_password_env):
+            raise ConfigurationError(f"--kafka-sasl-mechanism {mechanism} needs --kafka-sasl-username and "
+                                     "--kafka-sasl-password-env (the name of the variable holding the password)")
+    elif sasl_flags:
+        raise ConfigurationError(f"{sasl_flags[0]} needs --kafka-security-protocol SASL_SSL or SASL_PLAINTEXT "
+                                 f"(not {protocol})")
+    files = (("--kafka-ssl-ca", options.ssl_ca_file), ("--kafka-ssl-cert", options.ssl_cert_file),
+             ("--kafka-ssl-key", options.ssl_key_file))
+    for flag, path in files:
+        if path and protocol not in ("SSL", "SASL_SSL"):
+            raise ConfigurationError(f"{flag} needs --kafka-security-protocol SSL or SASL_SSL (not {protocol})")
+        if path and not os.path.isfile(path):
+            raise ConfigurationError(f"{flag} {path}: no such file")
+    if bool(options.ssl_cert_file) != bool(options.ssl_key_file):
+        raise ConfigurationError("--kafka-ssl-cert and --kafka-ssl-key go together")
 
 
 @dataclass(frozen=True)
@@ -177,11 +215,19 @@ class ProxyOptions:
     added_headers: tuple[bytes, ...] = ()
     # POST searches (and the other read APIs in workers.capture.classify) held for the acknowledgement too.
     durable_read_posts: bool = False
+    # Bench only (a hidden flag): forward mode's former behaviour, a write forwarded while its capture is in flight
+    # and only its response held for the acknowledgement, to measure what release-after-ack costs.
+    forward_before_ack: bool = False
     max_record_bytes: int = 1 << 20
     max_head_bytes: int = 64 << 10
     metrics_host: str | None = None
     metrics_port: int | None = None
     connect_timeout_s: float = 10.0
+    # Client connections (0: no limit): no request on a keep-alive connection (counted from the last response byte
+    # written), a request head not complete from its first byte, no byte of a request body.
+    idle_timeout_s: float = 60.0
+    header_timeout_s: float = 30.0
+    body_timeout_s: float = 60.0
     shutdown_timeout_s: float = 30.0
     use_uvloop: bool = True
     # Processes sharing the listening port (SO_REUSEPORT); each has its own Kafka producer and metrics port.
@@ -196,3 +242,6 @@ class ProxyOptions:
             raise ConfigurationError("--on-capture-failure must be 'forward' or 'reject'")
         if self.max_record_bytes < 4096:
             raise ConfigurationError("--max-record-bytes must be at least 4096")
+        for name in ("idle", "header", "body"):
+            if getattr(self, f"{name}_timeout_s") < 0:
+                raise ConfigurationError(f"--{name}-timeout must be 0 (no limit) or more seconds")

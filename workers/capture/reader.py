@@ -1,4 +1,7 @@
-"""Reading capture records back: reassembly of split messages into transactions, and a topic reader (replayer API)."""
+"""Reading capture records back: reassembly of split messages into transactions, and a topic reader (replayer API).
+
+Reads record versions 1 and 2 (docs/capture-format.md).
+"""
 
 from __future__ import annotations
 
@@ -25,13 +28,22 @@ class ConnectionOpened:
 
 @dataclass(frozen=True)
 class ConnectionClosed:
-    """A client connection ended (``requests`` is the last sequence number used)."""
+    """A client connection ended (``requests`` is the last sequence number used).
+
+    ``missing``: how many of the connection's ``seq`` numbers neither a Transaction nor a LocalAnswer came for,
+    beyond those the close record explains (``suppressed`` by rule; ``incomplete``, the request cut short). Above 0,
+    records were lost. None for a version 1 record, which does not say (nor does a reader that started mid-topic
+    know what came before).
+    """
 
     node: str
     conn: str
     time_ns: int
     reason: str
     requests: int
+    suppressed: int | None = None
+    incomplete: int | None = None
+    missing: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,32 @@ class Transaction:
     error: str | None = None
 
 
-Event = ConnectionOpened | ConnectionClosed | Transaction
+@dataclass(frozen=True)
+class LocalAnswer:
+    """A request the proxy answered itself (record version 2): the source never saw it, a replay must not send it.
+
+    ``cause``: ``malformed`` (400), ``head too large`` (431), ``destination unreachable`` (502), ``capture
+    unavailable`` (503, reject mode). ``request`` is what the client sent as far as the record holds it: the head
+    (up to the head limit for a malformed one); ``truncated`` when the client sent more (a body, or a longer head).
+    ``method`` and ``target`` are empty when the head could not be parsed.
+    """
+
+    node: str
+    conn: str
+    seq: int
+    method: str
+    target: str
+    request: bytes
+    response: bytes
+    status: int
+    cause: str
+    # received (the request head), answered (the proxy's answer sent): nanoseconds since the epoch.
+    timestamps: dict[str, int] = field(default_factory=dict)
+    truncated: bool = False
+    error: str | None = None
+
+
+Event = ConnectionOpened | ConnectionClosed | Transaction | LocalAnswer
 
 
 @dataclass
@@ -72,6 +109,9 @@ class Reassembler:
 
     def __init__(self) -> None:
         self._pending: dict[tuple[str, int], _Pending] = {}
+        # Per connection: how many transactions (and local answers) came, the highest seq among them, and 1 once
+        # its open record came (a write's request record, which another producer carries, may come before it).
+        self._seen: dict[str, list[int]] = {}
 
     @property
     def pending(self) -> int:
@@ -82,22 +122,19 @@ class Reassembler:
         """The events that ``record`` completes (often none, for a part of a larger message)."""
         meta = record.meta
         if record.kind is Kind.OPEN:
+            self._seen.setdefault(str(meta["conn"]), [0, 0, 0])[2] = 1
             return [ConnectionOpened(meta["node"], meta["conn"], meta["t"], meta.get("client", ""),
                                      bool(meta.get("tls")))]
         if record.kind is Kind.CLOSE:
-            events: list[Event] = [self._emit(key, p) for key, p in sorted(self._pending.items())
-                                   if key[0] == meta["conn"] and p.request is not None and p.request.last is not None]
-            for key in [k for k in self._pending if k[0] == meta["conn"]]:
-                del self._pending[key]
-            events.append(ConnectionClosed(meta["node"], meta["conn"], meta["t"], meta.get("reason", ""),
-                                           meta.get("requests", 0)))
-            return events
+            return self._closed(meta)
         key = (str(meta["conn"]), int(meta["seq"]))
         if record.kind is Kind.TRANSACTION:
             split = int(meta["request_bytes"])
             whole = _Pending(_Message(bytearray(record.payload[:split]), meta, meta),
                              _Message(bytearray(record.payload[split:]), meta, meta))
             return [self._emit(key, whole)]
+        if record.kind is Kind.LOCAL:
+            return [self._local(key, meta, record.payload)]
         pending = self._pending.setdefault(key, _Pending())
         attr = "request" if record.kind is Kind.REQUEST else "response"
         message: _Message | None = getattr(pending, attr)
@@ -116,8 +153,38 @@ class Reassembler:
             return [self._emit(key, pending)]
         return []
 
-    @staticmethod
-    def _emit(key: tuple[str, int], pending: _Pending) -> Transaction:
+    def _count(self, key: tuple[str, int]) -> None:
+        seen = self._seen.setdefault(key[0], [0, 0, 0])
+        seen[0] += 1
+        seen[1] = max(seen[1], key[1])
+
+    def _closed(self, meta: dict[str, Any]) -> list[Event]:
+        conn = str(meta["conn"])
+        events: list[Event] = [self._emit(key, p) for key, p in sorted(self._pending.items())
+                               if key[0] == conn and p.request is not None and p.request.last is not None]
+        for key in [k for k in self._pending if k[0] == conn]:
+            del self._pending[key]
+        requests = int(meta.get("requests", 0))
+        suppressed, incomplete = meta.get("suppressed"), meta.get("incomplete")
+        seen = self._seen.pop(conn, None)
+        missing = None
+        if suppressed is not None and seen is not None and seen[2]:
+            # The request cut short is explained unless a record came for it anyway (a local answer, say).
+            missing = requests - seen[0] - int(suppressed) - (1 if incomplete and incomplete > seen[1] else 0)
+        events.append(ConnectionClosed(meta["node"], conn, meta["t"], meta.get("reason", ""), requests, suppressed,
+                                       incomplete, missing))
+        return events
+
+    def _local(self, key: tuple[str, int], meta: dict[str, Any], payload: bytes) -> LocalAnswer:
+        self._count(key)
+        split = int(meta["request_bytes"])
+        stamps: dict[str, int] = {name: int(meta[name]) for name in ("received", "answered") if name in meta}
+        return LocalAnswer(str(meta["node"]), key[0], key[1], str(meta.get("method", "")), str(meta.get("target", "")),
+                           payload[:split], payload[split:], int(meta["status"]), str(meta.get("cause", "")), stamps,
+                           bool(meta.get("truncated")), meta.get("error"))
+
+    def _emit(self, key: tuple[str, int], pending: _Pending) -> Transaction:
+        self._count(key)
         request = pending.request
         assert request is not None
         response = pending.response if pending.response is not None and pending.response.last is not None else None
@@ -172,6 +239,8 @@ def read_topic(brokers: str, topic: str, *, timeout_s: float = 30.0,
         consumer.close()
 
 
-def read_transactions(brokers: str, topic: str, *, timeout_s: float = 30.0) -> Iterator[Event]:
-    """Connection events and complete transactions of ``topic``, in order per connection."""
-    return reassemble(read_topic(brokers, topic, timeout_s=timeout_s))
+def read_transactions(brokers: str, topic: str, *, timeout_s: float = 30.0,
+                      config: dict[str, Any] | None = None) -> Iterator[Event]:
+    """Connection events and complete transactions of ``topic``, in order per connection. ``config``: extra
+    librdkafka settings, such as the proxy's security settings (``workers.capture.kafka_sink.security_config``)."""
+    return reassemble(read_topic(brokers, topic, timeout_s=timeout_s, config=config))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
+
 from workers.capture.kafka_sink import KafkaSink, Ticket
 from workers.capture.records import METADATA_ROOM, Kind, encode
 
@@ -26,10 +28,17 @@ class ConnectionRecorder:
         meta = {**self._base, "t": time.time_ns(), "client": client, "listener": listener, "tls": tls}
         await self.sink.produce(self._key, encode(Kind.OPEN, meta), None)
 
-    async def closed(self, reason: str, requests: int) -> None:
-        """The connection-close event."""
-        meta = {**self._base, "t": time.time_ns(), "reason": reason, "requests": requests}
+    async def closed(self, reason: str, requests: int, suppressed: int = 0, incomplete: int = 0) -> None:
+        """The connection-close event: the last ``seq``, how many went unrecorded by rule, the one cut short."""
+        meta = {**self._base, "t": time.time_ns(), "reason": reason, "requests": requests, "suppressed": suppressed}
+        if incomplete:
+            meta["incomplete"] = incomplete
         await self.sink.produce(self._key, encode(Kind.CLOSE, meta), None)
+
+    def answered(self, seq: int, meta: dict[str, Any], request: bytes, response: bytes,
+                 truncated: bool = False) -> LocalRecorder:
+        """The recorder of a request the proxy answers itself (``meta``: its status, cause, ...), see LocalRecorder."""
+        return LocalRecorder(self, seq, meta, request, response, truncated)
 
     def message(self, kind: Kind, seq: int, first: dict[str, Any], ticket: Ticket | None = None,
                 defer: bool = False) -> MessageRecorder:
@@ -141,3 +150,41 @@ class MessageRecorder:
         # A response waits for this record only when its ticket has a future (a mutating request's parts).
         urgent = self.ticket is not None and self.ticket.future is not None
         await self._conn.sink.produce(self._conn._key, encode(self._kind, meta, chunk), self.ticket, urgent)
+
+
+class LocalRecorder(MessageRecorder):
+    """The one record (kind LOCAL) of a request the proxy answered itself: what it received, then its answer.
+
+    Made deferred, like a small read waiting for its response: the response side flushes a transaction's deferred
+    recorder once it has answered it, in request order, so this record too completes in ``seq`` order. The request
+    bytes are cut to what fits in one record (``truncated``); the payload is never split.
+    """
+
+    __slots__ = ("_response",)
+
+    def __init__(self, conn: ConnectionRecorder, seq: int, meta: dict[str, Any], request: bytes, response: bytes,
+                 truncated: bool) -> None:
+        super().__init__(conn, Kind.LOCAL, seq, meta, None, defer=True)
+        # Room: the record limit less the metadata (its fields known now, and the few added at flush) and the answer.
+        room = conn.part_size + METADATA_ROOM - len(orjson.dumps(meta)) - 256 - len(response)
+        if len(request) > room:
+            request, truncated = request[:max(0, room)], True
+        if truncated:
+            meta["truncated"] = True
+        self._buf += request
+        self.size = len(request)
+        self._response = response
+        self.deferred = True
+
+    async def flush(self) -> None:
+        """Produce the record (the proxy's answer has just been sent)."""
+        if not self.deferred:
+            return
+        self.deferred = False
+        meta: dict[str, Any] = {**self._conn._base, "seq": self.seq, **(self._first or {}),
+                                "answered": time.time_ns(), "request_bytes": self.size,
+                                "response_bytes": len(self._response)}
+        self._buf += self._response
+        value = encode(Kind.LOCAL, meta, self._buf)
+        self._buf.clear()
+        await self._conn.sink.produce(self._conn._key, value, None)

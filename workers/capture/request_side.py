@@ -9,11 +9,11 @@ import asyncio
 import logging
 import time
 
-from workers.capture.buffered import Channel, HeadTooLarge
+from workers.capture.buffered import Channel, HeadTooLarge, ReadTimeout
 from workers.capture.classify import changes_data
 from workers.capture.context import ConnectionContext
 from workers.capture.forward import Forwarder, discard_body
-from workers.capture.http1 import MalformedHttp, RequestHead, parse_request_head
+from workers.capture.http1 import Framing, MalformedHttp, RequestHead, parse_request_head
 from workers.capture.kafka_sink import Ticket
 from workers.capture.recorder import ConnectionRecorder
 from workers.capture.records import Kind
@@ -27,8 +27,8 @@ log = logging.getLogger("workers.capture.connection")
 class RequestSide:
     """Reads requests until the client stops, a request ends the connection, or shutdown (``draining``)."""
 
-    __slots__ = ("_client", "_ctx", "_forwarder", "_queue", "_recorder", "conn_id", "draining", "idle",
-                 "last_urgent", "seq")
+    __slots__ = ("_client", "_ctx", "_forwarder", "_queue", "_recorder", "_unreachable", "conn_id", "draining",
+                 "idle", "incomplete", "last_urgent", "seq", "suppressed")
 
     def __init__(self, ctx: ConnectionContext, client: Channel, conn_id: str, recorder: ConnectionRecorder | None,
                  queue: Handoff) -> None:
@@ -37,8 +37,13 @@ class RequestSide:
         self.conn_id = conn_id
         self._recorder = recorder
         self._queue = queue
-        # The sequence number of the latest request (the close record reports it).
+        # The sequence number of the latest request (the close record reports it), how many requests a suppression
+        # rule kept out of the capture, and the request cut short (its bytes did not all arrive), if any.
         self.seq = 0
+        self.suppressed = 0
+        self.incomplete = 0
+        # Why the destination could not be reached, for the record of the 502 that answers it.
+        self._unreachable = ""
         # True while waiting for a request with nothing of one received: shutdown may cancel the wait.
         self.idle = False
         self.draining = False
@@ -61,11 +66,11 @@ class RequestSide:
                 self.idle = not client.buf
                 try:
                     raw = await client.read_head(self._ctx.max_head_bytes, skip_empty_lines=True)
-                except HeadTooLarge:
-                    self._refuse(HEAD_TOO_LARGE)
+                except HeadTooLarge as exc:
+                    self._refuse(HEAD_TOO_LARGE, "head too large", client.buf, exc)
                     return
-                except MalformedHttp:
-                    self._refuse(BAD_REQUEST)
+                except MalformedHttp as exc:
+                    self._refuse(BAD_REQUEST, "malformed", client.buf, exc)
                     return
                 finally:
                     self.idle = False
@@ -76,26 +81,49 @@ class RequestSide:
                     head = parse_request_head(raw)
                 except MalformedHttp as exc:
                     log.info("%s: malformed request: %s", self.conn_id, exc)
-                    self._refuse(BAD_REQUEST)
+                    self._refuse(BAD_REQUEST, "malformed", raw, exc)
                     return
-                await self._handle(head, received)
+                try:
+                    await self._handle(head, received)
+                except BaseException:
+                    self.incomplete = self.seq  # the close record tells why this request's records stop short
+                    raise
                 if not head.keep_alive:
                     return
         except (OSError, MalformedHttp) as exc:
             # A request cut short or malformed inside its body: the source holds a partial request, and
             # closing its connection makes the response side answer 502 and end.
-            log.info("%s: request side ended: %s", self.conn_id, exc)
+            if not isinstance(exc, ReadTimeout):  # the connection logs its timeouts
+                log.info("%s: request side ended: %s", self.conn_id, exc)
             if self.upstream is not None:
                 self.upstream.close()
         finally:
             self._queue.put(None)
 
-    def _refuse(self, response: bytes) -> None:
+    def _refuse(self, response: bytes, cause: str, received: bytes | bytearray, exc: Exception) -> None:
+        """Answer a malformed request (and close): recorded with the head bytes received, up to the head limit."""
         metrics = self._ctx.metrics
         metrics.malformed.inc()
         self.seq += 1
         metrics.in_flight += 1
-        self._queue.put(Transaction(self.seq, None, time.time_ns(), local=response))
+        txn = Transaction(self.seq, None, time.time_ns(), local=response)
+        if self._recorder is not None:
+            limit = self._ctx.max_head_bytes
+            self._record_local(txn, cause, bytes(received[:limit]), len(received) > limit, str(exc))
+        self._queue.put(txn)
+
+    def _record_local(self, txn: Transaction, cause: str, request: bytes, truncated: bool, error: str = "") -> None:
+        """Give a request the proxy answers itself (``txn.local``) its record: it is produced once the answer is sent.
+
+        The source never sees such a request, so it is a record of its own kind (LOCAL), which a replay skips.
+        """
+        assert self._recorder is not None and txn.local is not None
+        meta: dict[str, object] = {"received": txn.received_ns, "status": int(txn.local[9:12]), "cause": cause}
+        if txn.head is not None:
+            meta["method"], meta["target"] = txn.head.method, txn.head.target.decode("latin-1")
+        if error:
+            meta["error"] = error
+        txn.recorder = self._recorder.answered(txn.seq, meta, request, txn.local, truncated)
 
     async def _handle(self, head: RequestHead, received: int) -> None:
         ctx = self._ctx
@@ -107,11 +135,14 @@ class RequestSide:
         capture = self._recorder is not None
         if capture and ctx.suppression and ctx.suppression.matches(head.method, head.path, head.headers):
             metrics.suppressed.inc()
+            self.suppressed += 1
             capture = False
         reject = ctx.reject_uncaptured
         if capture and mutating and reject and ctx.sink is not None and not ctx.sink.healthy:
             metrics.rejected.labels(head.method).inc()
             txn.local = UNAVAILABLE
+            # Recorded with its head (the body is read past, not kept): the client sent it, the source never saw it.
+            self._record_local(txn, "capture unavailable", head.raw, head.framing is not Framing.NONE)
             self._queue.put(txn)
             await discard_body(self._client, head)
             return
@@ -119,9 +150,12 @@ class RequestSide:
         if forwarder is None or not forwarder.upstream.usable:
             forwarder = await self._reconnect()
         if forwarder is None:
-            # The request never reached the source, so it is not recorded: a replay must not apply it.
+            # The request never reached the source: recorded as answered by the proxy, which a replay skips.
             metrics.upstream_errors.inc()
             txn.local = BAD_GATEWAY
+            if capture:
+                self._record_local(txn, "destination unreachable", head.raw, head.framing is not Framing.NONE,
+                                   self._unreachable)
             self._queue.put(txn)
             await discard_body(self._client, head)
             return
@@ -131,16 +165,22 @@ class RequestSide:
             txn.ticket = Ticket(future)
             if mutating:
                 self.last_urgent = txn.ticket
-            txn.hold = mutating and reject
-            txn.wait_for_ack = mutating and not reject and ctx.sink.healthy
-            if not txn.hold:
+            # Release-after-ack: a write's last bytes reach the source only once Kafka acknowledged its capture, so
+            # that no crash of the proxy leaves the source with a write Kafka lacks. While Kafka is known to be
+            # unreachable, forward mode forwards at once (and counts what is not captured); reject mode holds,
+            # and answers 503 when the acknowledgement fails (docs/capture-format.md, "Durability").
+            healthy = ctx.sink.healthy
+            txn.hold = mutating and (reject or (healthy and ctx.release_after_ack))
+            # Only with the bench's forward-before-ack: the write is at the source, its response waits instead.
+            txn.wait_for_ack = mutating and healthy and not txn.hold
+            if not (txn.hold and reject):
                 method, conn_id, uncaptured = head.method, self.conn_id, ctx.uncaptured
                 txn.ticket.on_done(lambda ok: None if ok else uncaptured.report(method, conn_id))
             txn.recorder = self._recorder.message(
                 Kind.REQUEST, txn.seq, {"received": received, "method": head.method,
                                         "target": head.target.decode("latin-1")}, txn.ticket, defer=not mutating)
         self._queue.put(txn)
-        await forwarder.forward(txn, head)
+        await forwarder.forward(txn, head, reject)
 
     async def _reconnect(self) -> Forwarder | None:
         """A forwarder on a new destination connection, the old one closed (None if the destination is unreachable).
@@ -156,6 +196,7 @@ class RequestSide:
         except (OSError, TimeoutError) as exc:
             log.warning("%s: destination %s:%d unreachable: %s", self.conn_id, ctx.destination.host,
                         ctx.destination.port, exc)
+            self._unreachable = str(exc) or exc.__class__.__name__
             return None
         self._forwarder = Forwarder(self._client, upstream, ctx.added_headers, ctx.metrics)
         return self._forwarder

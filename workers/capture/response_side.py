@@ -1,7 +1,8 @@
 """A client connection's response side: answers each transaction in request order, and records the responses.
 
-The destination's responses go back unchanged; a mutating request's response is held until Kafka acknowledged
-the request's records (see docs/capture-format.md, "Durability").
+The destination's responses go back unchanged. A mutating request reaches the destination whole only once Kafka
+acknowledged its records (the request side holds its last bytes), so its response cannot come before that (see
+docs/capture-format.md, "Durability").
 """
 
 from __future__ import annotations
@@ -141,12 +142,15 @@ class ResponseSide:
         """The destination failed before a final response head: answer 503 or 502 in its place."""
         metrics = self._ctx.metrics
         future = txn.ticket.future if txn.ticket is not None else None
-        if txn.hold and future is not None and future.done() and not future.result():
-            # The request side held the request's last bytes back and closed the source's connection.
+        if txn.hold and self._ctx.reject_uncaptured and future is not None and future.done() and not future.result():
+            # Reject mode: the request side held the request's last bytes back and closed the source's connection.
             metrics.rejected.labels(txn.method).inc()
             log.warning("%s: write refused with 503: Kafka did not acknowledge its capture", self.conn_id)
             await self._send(UNAVAILABLE, 503)
             return True
+        if self._client.is_closing():
+            # The request side closed the source's connection because the client went (or timed out) mid-request.
+            raise ConnectionError("client gone")
         log.warning("%s: destination failed before responding: %s", self.conn_id, exc)
         metrics.upstream_errors.inc()
         await self._send(BAD_GATEWAY_CLOSE, 502)

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
-from workers.capture.buffered import Channel
+from workers.capture.buffered import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, Channel
 from workers.capture.connection import ClientConnection
 from workers.capture.context import ConnectionContext
 from workers.capture.http1 import MalformedHttp, parse_request_head
@@ -36,6 +36,10 @@ class ProxyServer:
         self.sink: KafkaSink | None = None
         self.destination_ssl = destination_ssl_context(options.tls) if options.destination.tls else None
         self._listener_ssl = listener_ssl_context(options.tls)
+        # What every client connection's reads may wait (buffered.Channel); None: no limit at all.
+        timeouts = {IDLE_TIMEOUT: options.idle_timeout_s, HEADER_TIMEOUT: options.header_timeout_s,
+                    BODY_TIMEOUT: options.body_timeout_s}
+        self._timeouts = timeouts if any(timeouts.values()) else None
         self._connections: set[ClientConnection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -54,12 +58,13 @@ class ProxyServer:
             self.sink = KafkaSink(self.options.kafka, self.options.max_record_bytes, self.metrics, loop)
             self.sink.start()
         self._context = ConnectionContext.build(self.options, self.metrics, self.sink, self.destination_ssl)
-        self._server = await loop.create_server(lambda: Channel(loop, self._opened), self.options.listen_host,
-                                                self.options.listen_port, ssl=self._listener_ssl, backlog=1024,
+        self._server = await loop.create_server(lambda: Channel(loop, self._opened, self._timeouts),
+                                                self.options.listen_host, self.options.listen_port,
+                                                ssl=self._listener_ssl, backlog=1024,
                                                 reuse_port=self.options.workers > 1 or None)
         self.port = self._server.sockets[0].getsockname()[1]
         if self.options.metrics_port is not None:
-            self._admin = await loop.create_server(lambda: Channel(loop, self._admin_opened),
+            self._admin = await loop.create_server(lambda: Channel(loop, self._admin_opened, self._timeouts),
                                                    self.options.metrics_host or "127.0.0.1", self.options.metrics_port)
             self.metrics_port = self._admin.sockets[0].getsockname()[1]
         log.info("capture proxy listening on %s:%d -> %s://%s:%d (capture %s)", self.options.listen_host, self.port,
@@ -117,7 +122,7 @@ class ProxyServer:
             writer.write(f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\nContent-Type: {ctype}\r\n"
                          f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
             await writer.drain()
-        except (MalformedHttp, ConnectionError):
+        except (MalformedHttp, ConnectionError, TimeoutError):
             pass
         finally:
             writer.close()

@@ -24,9 +24,10 @@ class Transaction:
     upstream: Upstream | None = None
     recorder: MessageRecorder | None = None
     ticket: Ticket | None = None
-    # The response is held until the request's records are acknowledged.
+    # The response is held until the request's records are acknowledged (only the bench's forward-before-ack).
     wait_for_ack: bool = False
-    # --on-capture-failure reject: the request's last bytes are held until the acknowledgement (or a 503).
+    # A write: the request's last bytes are held until its records are acknowledged (release-after-ack); if they
+    # are not, reject mode answers 503 and forward mode forwards it anyway.
     hold: bool = False
     local: bytes | None = None
     forwarded_ns: int = 0
@@ -64,3 +65,7 @@ class Handoff:
             finally:
                 self._waiter = None
         return self._items.popleft()
+
+    def busy(self) -> bool:
+        """True unless the response side waits for a transaction with none queued (nothing is being answered)."""
+        return self._waiter is None or bool(self._items)

@@ -7,7 +7,7 @@ from collections import deque
 from typing import cast
 
 from workers.capture.body import DISCARD, HeadFirst, copy_body
-from workers.capture.buffered import Channel
+from workers.capture.buffered import BODY_TIMEOUT, Channel
 from workers.capture.http1 import BodyFramer, Framing
 
 
@@ -37,13 +37,13 @@ class _Arrivals(Channel):
         self._arrivals = deque(arrivals)
         self._eof = eof
 
-    async def fill(self) -> bool:
+    async def fill(self, why: str = BODY_TIMEOUT, since: float = 0.0) -> bool:
         if self._arrivals:
             self.data_received(self._arrivals.popleft())
             return True
         if self._eof:
             self.eof_received()
-        return await super().fill()
+        return await super().fill(why, since)
 
 
 def _copy(framing: Framing, length: int, arrivals: list[bytes], eof: bool,
