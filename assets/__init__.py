@@ -7,7 +7,9 @@ from assets.clusters import source_cluster, target_cluster
 from assets.metadata import metadata_evaluation, migrated_metadata, no_blocking_incompatibilities
 from assets.partitions import GROUP, SHARDS
 from assets.registration import snapshot_registration, target_has_room
+from assets.replay import replay_catchup
 from assets.snapshot import source_snapshot
+from assets.validation import validation_checks, validation_report
 
 __all__ = [
     "GATE_ASSETS",
@@ -19,10 +21,13 @@ __all__ = [
     "migrated_metadata",
     "migration_cleanup",
     "no_blocking_incompatibilities",
+    "replay_catchup",
     "shard_backfill",
     "snapshot_registration",
     "source_cluster",
     "source_snapshot",
     "target_cluster",
     "target_has_room",
+    "validation_checks",
+    "validation_report",
 ]

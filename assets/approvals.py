@@ -40,15 +40,15 @@ def metadata_of(record: dg.EventLogRecord) -> dict[str, Any]:
 
 # The blocking asset check (declared on the asset, in metadata.py) whose failure a gate refuses to approve, by the
 # asset it is on.
-BLOCKING_CHECKS: dict[Step, str] = {Step.METADATA_EVALUATION: "no_blocking_incompatibilities",
-                                    Step.SNAPSHOT_REGISTRATION: "target_has_room",
-                                    Step.BACKFILL_PARITY: "doc_counts_match"}
+BLOCKING_CHECKS: dict[Step, tuple[str, ...]] = {Step.METADATA_EVALUATION: ("no_blocking_incompatibilities",),
+                                               Step.SNAPSHOT_REGISTRATION: ("target_has_room",),
+                                               Step.VALIDATION_REPORT: ("counts", "fingerprints")}
 
 
 def build_gate(gate: Gate) -> dg.AssetsDefinition:
     """The asset of ``gate``: it approves (or rejects) the latest materialization of ``gate.approves``."""
     name, approves = gate.name, gate.approves.value
-    blocking_check = BLOCKING_CHECKS.get(gate.approves)
+    blocking_checks = BLOCKING_CHECKS.get(gate.approves, ())
 
     # By key: the approved assets' modules import this one (for `gated` and `require_approval`).
     @dg.asset(name=name, group_name=GROUP, deps=[dg.AssetKey(approves)], kinds={"approval"},
@@ -59,7 +59,7 @@ def build_gate(gate: Gate) -> dg.AssetsDefinition:
         record = latest_record(instance, approves)
         if record is None:
             raise dg.Failure(f"{name}: nothing to approve yet, {approves} was never materialized")
-        if blocking_check:
+        for blocking_check in blocking_checks:
             evaluation = instance.get_latest_asset_check_evaluation_record(
                 dg.AssetCheckKey(dg.AssetKey(approves), blocking_check))
             # The status enum is not exported by dagster; its value is stable (FAILED, SUCCEEDED, ...).

@@ -19,15 +19,11 @@ from workers.metadata.source import SnapshotLocation, read_source
 from workers.metadata.versions import EngineVersion
 from workflow_model import WorkflowConfig
 from workflow_model.steps import Step
+from workflow_model.validation import migration_options
 
 
 def _options(config: WorkflowConfig) -> MigrationOptions:
-    meta = config.metadata
-    return MigrationOptions.build(
-        index_allowlist=meta.index_allowlist, index_template_allowlist=meta.index_template_allowlist,
-        component_template_allowlist=meta.component_template_allowlist, rename=meta.rename,
-        replicas=meta.transformations.replicas, multi_type=meta.transformations.multi_type,
-        allow_existing=meta.transformations.allow_existing)
+    return migration_options(config)
 
 
 def _evaluate(config: WorkflowConfig, snapshot: dict[str, Any]) -> Report:

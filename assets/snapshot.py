@@ -61,5 +61,8 @@ def source_snapshot(context: dg.AssetExecutionContext,
             "counts_taken": dg.MetadataValue.text(prepared.counts_taken),
             "duration_s": dg.MetadataValue.float(prepared.seconds),
             "config_fingerprint": dg.MetadataValue.text(config.snapshot_fingerprint()),
+            # The snapshot's start on the source (ms since the epoch; null: unknown): where the replay starts.
+            "start_time_ms": dg.MetadataValue.null() if prepared.start_time_ms is None
+            else dg.MetadataValue.int(prepared.start_time_ms),
         },
     )

@@ -5,6 +5,7 @@ Assets are selected by their step (``workflow_model.steps``); the gates' jobs ar
 
 import dagster as dg
 
+from jobs.validation import validation_alert, validation_checks_job, validation_checks_schedule
 from workflow_model.steps import GATES, Step
 
 
@@ -57,6 +58,14 @@ AUTOMATED_JOBS = {
     Step.BACKFILL_PARITY: dg.define_asset_job(
         "check_backfill_parity", selection=_steps(Step.BACKFILL_PARITY),
         description="Compare per-index document counts once every shard is done.", tags={"migration/phase": "parity"}),
+    Step.REPLAY_CATCHUP: dg.define_asset_job(
+        "catch_up_replay", selection=_steps(Step.REPLAY_CATCHUP),
+        description="Replay the captured traffic onto the target until its lag stays under the threshold.",
+        tags={"migration/phase": "replay"}),
+    Step.VALIDATION_REPORT: dg.define_asset_job(
+        "validate_migration", selection=_steps(Step.VALIDATION_REPORT),
+        description="The validation report: counts, content fingerprints, metadata and queries, target against source.",
+        tags={"migration/phase": "validation"}),
     Step.MIGRATION_CLEANUP: dg.define_asset_job(
         "clean_up_migration", selection=_steps(Step.MIGRATION_CLEANUP),
         description="Remove the workflow's temporary state once its validation is approved.",
@@ -66,7 +75,12 @@ migrate_metadata = AUTOMATED_JOBS[Step.MIGRATED_METADATA]
 backfill_shards = AUTOMATED_JOBS[Step.SHARD_BACKFILL]
 check_backfill_parity = AUTOMATED_JOBS[Step.BACKFILL_PARITY]
 
-JOBS = [observe_clusters, prepare_migration, *APPROVAL_JOBS.values(), *AUTOMATED_JOBS.values()]
+validate_migration = AUTOMATED_JOBS[Step.VALIDATION_REPORT]
+
+# Typed for Definitions: the asset jobs are unresolved until then, the alert is an op job.
+JOBS: list = [observe_clusters, prepare_migration, *APPROVAL_JOBS.values(), *AUTOMATED_JOBS.values(),
+              validation_checks_job, validation_alert]
 
 __all__ = ["APPROVAL_JOBS", "AUTOMATED_JOBS", "JOBS", "backfill_shards", "check_backfill_parity", "migrate_metadata",
-           "observe_clusters", "observe_clusters_schedule", "prepare_migration"]
+           "observe_clusters", "observe_clusters_schedule", "prepare_migration", "validate_migration",
+           "validation_alert", "validation_checks_job", "validation_checks_schedule"]

@@ -36,6 +36,8 @@ PHASE_LABELS: dict[str, str] = {
     Step.MIGRATED_METADATA.value: "metadata migration",
     Step.SNAPSHOT_REGISTRATION.value: "snapshot registration",
     Step.BACKFILL_PARITY.value: "parity check",
+    Step.REPLAY_CATCHUP.value: "replay catch-up",
+    Step.VALIDATION_REPORT.value: "validation report",
     Step.MIGRATION_CLEANUP.value: "cleanup",
     **{g.name: g.name.replace("_", " ") for g in GATES},
 }
@@ -61,6 +63,14 @@ def phase_detail(step: str, meta: dict[str, Any]) -> str:
         mismatched = meta.get("mismatched") or []
         indices = int(meta.get("indices") or 0)
         return f"{indices - len(mismatched)}/{indices} indices match"
+    if step == Step.REPLAY_CATCHUP:
+        if meta.get("replay") == "off":
+            return "off (no capture configured)"
+        return (f"{meta.get('transactions', 0):,} transactions, lag {meta.get('lag_records', 0)} records, "
+                f"{meta.get('dead_letters', 0)} dead letters")
+    if step == Step.VALIDATION_REPORT:
+        return ("clean: contents match" if meta.get("clean") else
+                f"DIFFERENCES: {meta.get('differing_documents', 0)} documents listed") + f" ({meta.get('report_html')})"
     if step in (Step.SNAPSHOT_REGISTRATION, Step.MIGRATION_CLEANUP):
         return str(meta.get("gate_summary") or meta.get("summary") or "")
     return ""

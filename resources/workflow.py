@@ -23,6 +23,16 @@ class WorkflowResource(dg.ConfigurableResource):
         """Where ``backfill.dead_letter: local`` keeps documents the target refused: beside the config file."""
         return self.path().parent / "dead-letters"
 
+    def validation_dir(self) -> Path:
+        """Where the validation reports (HTML, JSON, Markdown, plots) are written, one folder per run: beside the
+        config file."""
+        return self.path().parent / "validation"
+
+    def replay_dir(self) -> Path:
+        """Where the local replayer groups keep their records, logs and tuples: beside the config file (the place
+        ``console replay`` uses too)."""
+        return self.path().parent / "replay"
+
     def load(self) -> WorkflowConfig:
         """The validated config (read at each use, so a new ``--load`` needs no code-location reload)."""
         path = self.path()

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -171,6 +171,77 @@ class BackfillModel(_Strict):
     kubernetes: KubernetesWorkerModel = Field(default_factory=KubernetesWorkerModel)
 
 
+class ValidationQueryModel(_Strict):
+    """A search the validation runs on the source and the target and compares."""
+
+    name: str = Field(min_length=1)
+    index: str = Field(default="*", description="the source or target indices it applies to (a glob)")
+    body: dict[str, Any] = Field(description="the search body, as sent to _search")
+
+
+class ValidationScheduleModel(_Strict):
+    """The scheduled validation checks (counts, sampled fingerprints, queries) while the migration is live."""
+
+    cron: str = Field(default="*/30 * * * *", description="when the cheap checks re-run (read when the code "
+                      "location loads: reload it after a change)")
+    enabled: bool = Field(default=False, description="start the schedule running; otherwise turn it on in the UI "
+                          "(Automation) or with `dagster schedule start validation_checks`")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"{value!r} is not a five-field cron expression (minute hour day month weekday)")
+        return value
+
+
+class ValidationModel(_Strict):
+    """How the validation report compares the target with the source."""
+
+    connections: int = Field(default=4, ge=1, le=64, description="parallel slices of the target scan")
+    page_size: int = Field(default=1000, ge=10, le=10000)
+    sample_buckets: int = Field(default=16, ge=1, le=256, description="of 256 id buckets, hashed by the "
+                                "scheduled checks (and `console validate --sample`)")
+    max_listed: int = Field(default=100, ge=1, description="differing documents listed per index")
+    queries: list[ValidationQueryModel] = Field(default_factory=list, description="searches compared besides the "
+                                                "defaults")
+    default_queries: bool = True
+    replay_tuples: str | None = Field(default=None, description="the replayer's tuples (folder or s3://); their "
+                                      "summary joins the report")
+    schedule: ValidationScheduleModel = Field(default_factory=ValidationScheduleModel)
+
+
+class ReplayModel(_Strict):
+    """Capture and replay: where the capture topic is, how the replayer group runs, when the target has caught up."""
+
+    enabled: bool = Field(default=False, description="replay the capture topic after the backfill")
+    kafka_brokers: str = Field(default="", description="bootstrap servers of the capture topic's Kafka")
+    topic: str = "capture-traffic"
+    group_id: str = "migration-replayer"
+    replicas: int = Field(default=1, ge=1, le=64, description="replayer processes (up to one per partition)")
+    max_speed: bool = Field(default=True, description="catch up as fast as the target takes it")
+    speedup_factor: float = Field(default=1.0, gt=0, description="without max_speed: captured time divided by this")
+    overlap_s: float = Field(default=60.0, ge=0, description="seconds replayed before the snapshot's start")
+    lag_threshold: int = Field(default=100, ge=0, description="records behind that count as caught up")
+    steady_s: float = Field(default=30.0, ge=0, description="the lag stays under the threshold this long")
+    timeout_s: float = Field(default=6 * 3600.0, gt=0, description="give up waiting after this long")
+    transforms: list[str] = Field(default_factory=list, description="user transforms, package.module:function")
+    tuples: str = Field(default="local", description="local (beside the Dagster instance), a path, s3://…, off")
+    dead_letter: str = Field(default="local", description="local (beside the Dagster instance), a path, s3://…, off")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                          description="name of the variable holding the SASL password")
+    ssl_ca_file: str | None = None
+
+    @model_validator(mode="after")
+    def _brokers_when_enabled(self) -> ReplayModel:
+        if self.enabled and not self.kafka_brokers.strip():
+            raise ValueError("replay.kafka_brokers is required when replay.enabled is true")
+        return self
+
+
 class ApprovalsModel(_Strict):
     """Which gates a person must approve; skipped gates are approved by the workflow itself (and recorded)."""
 
@@ -199,7 +270,9 @@ class WorkflowConfig(_Strict):
     snapshot: SnapshotModel
     metadata: MetadataModel = Field(default_factory=MetadataModel)
     backfill: BackfillModel = Field(default_factory=BackfillModel)
+    replay: ReplayModel = Field(default_factory=ReplayModel)
     approvals: ApprovalsModel = Field(default_factory=ApprovalsModel)
+    validation: ValidationModel = Field(default_factory=ValidationModel)
 
     @model_validator(mode="after")
     def _type_modes_agree(self) -> WorkflowConfig:

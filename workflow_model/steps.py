@@ -26,6 +26,8 @@ class Step(StrEnum):
     BACKFILL_APPROVAL = "backfill_approval"
     SHARD_BACKFILL = "shard_backfill"
     BACKFILL_PARITY = "backfill_parity"
+    REPLAY_CATCHUP = "replay_catchup"
+    VALIDATION_REPORT = "validation_report"
     VALIDATION_APPROVAL = "validation_approval"
     MIGRATION_CLEANUP = "migration_cleanup"
 
@@ -61,9 +63,10 @@ GATES: tuple[Gate, ...] = (
     Gate(Step.BACKFILL_APPROVAL, approves=Step.SNAPSHOT_REGISTRATION, releases=Step.SHARD_BACKFILL,
          question="Last check before documents are written: the shards and counts in scope, the allow lists, and "
                   "the target's free disk against what the backfill will write."),
-    Gate(Step.VALIDATION_APPROVAL, approves=Step.BACKFILL_PARITY, releases=Step.MIGRATION_CLEANUP,
-         question="Approve the backfill's validation results; the workflow's temporary state is then cleaned up "
-                  "(the migrated data is kept)."),
+    Gate(Step.VALIDATION_APPROVAL, approves=Step.VALIDATION_REPORT, releases=Step.MIGRATION_CLEANUP,
+         question="Approve the validation report (counts, content fingerprints, metadata and queries of the target "
+                  "against the source); the workflow's temporary state is then cleaned up (the migrated data is "
+                  "kept)."),
 )
 GATE_NAMES: tuple[str, ...] = tuple(g.name for g in GATES)
 
@@ -72,7 +75,12 @@ GATE_NAMES: tuple[str, ...] = tuple(g.name for g in GATES)
 PHASES: tuple[Step, ...] = (Step.SOURCE_SNAPSHOT, Step.METADATA_EVALUATION, Step.METADATA_APPROVAL,
                             Step.MIGRATED_METADATA, Step.MIGRATED_METADATA_APPROVAL, Step.SNAPSHOT_REGISTRATION,
                             Step.BACKFILL_APPROVAL, Step.SHARD_BACKFILL, Step.BACKFILL_PARITY,
-                            Step.VALIDATION_APPROVAL, Step.MIGRATION_CLEANUP)
+                            Step.REPLAY_CATCHUP, Step.VALIDATION_REPORT, Step.VALIDATION_APPROVAL,
+                            Step.MIGRATION_CLEANUP)
+# The replay catches up once the backfill is complete and counted (a no-op when replay is off); the validation
+# report follows it, so that it checks the target with the captured traffic applied.
+REPLAY_FOLLOWS = Step.BACKFILL_PARITY
+VALIDATION_FOLLOWS = Step.REPLAY_CATCHUP
 # The step after which the workflow has nothing left to do.
 LAST_STEP = PHASES[-1]
 

@@ -1,4 +1,4 @@
-"""``migration``: the umbrella command (sandbox, demo, the capture proxy; later the replayer)."""
+"""``migration``: the umbrella command (sandbox, demo, the capture proxy, the replayer)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.table import Table
 from migration_pipeline.cli import sandbox
 from migration_pipeline.cli.common import err, handle_errors, out, print_json, set_debug
 from workers.capture.cli import proxy as capture_proxy
+from workers.replay.cli import replay
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,6 +21,7 @@ app = typer.Typer(help="Elasticsearch/OpenSearch migration assistant.", no_args_
 app.add_typer(sandbox.app, name="sandbox")
 # The worker owns its options (every flag also from CAPTURE_PROXY_*), so both entry points stay identical.
 app.command("proxy")(capture_proxy)
+app.command("replay")(replay)
 
 
 @app.callback()

@@ -121,7 +121,7 @@ def to_markdown(evidence: Evidence) -> str:
     lines = [f"## {evidence.gate}: {evidence.state}", "", _TITLES.get(evidence.gate, ""), ""]
     approves = gate(evidence.gate).approves
     subject = meta.get(approves) if approves in (Step.MIGRATED_METADATA, Step.SNAPSHOT_REGISTRATION,
-                                                 Step.BACKFILL_PARITY) else None
+                                                 Step.VALIDATION_REPORT) else None
     if subject and approves == Step.MIGRATED_METADATA:
         lines += _migration(subject, evidence)
         if subject.get("target_state"):
@@ -129,11 +129,13 @@ def to_markdown(evidence: Evidence) -> str:
                       str(subject["target_state"])]
     elif subject and approves == Step.SNAPSHOT_REGISTRATION:
         lines += ["### The backfill about to start", "", str(subject.get("evidence") or "")]
-    elif subject and approves == Step.BACKFILL_PARITY:
-        lines += ["### The backfill's validation", "",
-                  f"mismatched indices: {subject.get('mismatched') or 'none'}; "
-                  f"{subject.get('target_documents')} documents on the target", "", str(subject.get("parity") or "")]
-    elif approves in (Step.SNAPSHOT_REGISTRATION, Step.BACKFILL_PARITY):
+    elif subject and approves == Step.VALIDATION_REPORT:
+        lines += ["### The validation report", "",
+                  f"{'clean' if subject.get('clean') else 'DIFFERENCES FOUND'}: "
+                  f"{subject.get('differing_documents', 0)} differing documents listed, "
+                  f"{subject.get('target_documents')} documents on the target; the full report: "
+                  f"{subject.get('report_html')}", "", str(subject.get("report") or "")]
+    elif approves in (Step.SNAPSHOT_REGISTRATION, Step.VALIDATION_REPORT):
         lines.append(f"nothing to decide on yet: {approves} has not run")
     elif meta.get(Step.METADATA_EVALUATION):
         subject = meta[Step.METADATA_EVALUATION]

@@ -257,6 +257,9 @@ def render_output(phase: str, meta: dict[str, Any]) -> str:
         lines = _snapshot(meta)
     elif phase == Step.BACKFILL_PARITY:
         lines = _parity(meta)
+    elif phase == Step.VALIDATION_REPORT:
+        lines = [str(meta.get("report") or ""), "", f"HTML: {meta.get('report_html')}",
+                 f"JSON: {meta.get('report_json')}"]
     elif phase == Step.SNAPSHOT_REGISTRATION:
         lines = [f"Snapshot {meta.get('snapshot')} (uuid {meta.get('snapshot_uuid')}) registered for the backfill",
                  "", str(meta.get("evidence") or "")]

@@ -101,6 +101,10 @@ def _detail(name: str, facts: AssetFacts) -> str:
         return f"{meta.get('objects')} objects, {meta.get('blocked', 0)} blocked"
     if name == Step.BACKFILL_PARITY and meta:
         return f"{meta.get('indices')} indices, mismatched: {meta.get('mismatched') or 'none'}"
+    if name == Step.VALIDATION_REPORT and meta:
+        failed = [c for c, ok in (meta.get("checks") or {}).items() if not ok]
+        return (f"clean, {meta.get('target_documents')} documents" if meta.get("clean") else
+                f"differences: {', '.join(failed) or '?'} ({meta.get('differing_documents', 0)} documents listed)")
     if name == Step.MIGRATION_CLEANUP and meta:
         return str(meta.get("summary") or "")
     return str(meta.get("gate_summary") or "")

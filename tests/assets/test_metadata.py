@@ -78,8 +78,14 @@ def test_evaluate_check_approve_and_migrate(sandbox: SandboxState, scenario: Sce
         assert approved.success
         assert _materialize(["migrated_metadata"], workflow, instance).success
         evaluation = instance.fetch_materializations(dg.AssetKey("metadata_evaluation"), limit=1).records[0]
+        snapshot = instance.fetch_materializations(dg.AssetKey("source_snapshot"), limit=1).records[0]
         migrated = instance.fetch_materializations(dg.AssetKey("migrated_metadata"), limit=1).records[0]
     assert evaluation.asset_materialization is not None and migrated.asset_materialization is not None
+    # The snapshot's start time, where the replay starts: in the asset's metadata and in its value.
+    assert snapshot.asset_materialization is not None
+    started = snapshot.asset_materialization.metadata["start_time_ms"].value
+    assert isinstance(started, int) and started > 1_600_000_000_000
+    assert result.output_for_node("source_snapshot")["start_time_ms"] == started
     meta = evaluation.asset_materialization.metadata
     table = str(meta["report"].value)
     assert table.startswith("| kind | name | action | transformations | notes |")

@@ -55,7 +55,7 @@ def test_demo_in_a_bare_shell_runs_the_workflow_to_parity(bare_env: dict[str, st
     assert rows == {index: (n, n, "yes") for index, n in SCALE_002.items()}, proc.stdout
     # One line per phase with its duration, and no library noise or worker log lines on the terminal.
     for phase in ("sandbox", "data", "snapshot", "metadata evaluation", "metadata migration",
-                  "snapshot registration", "backfill", "parity check", "cleanup"):
+                  "snapshot registration", "backfill", "parity check", "validation report", "cleanup"):
         assert re.search(rf"✓ {phase}\s+\d+\.\d s", output), f"no line for phase {phase!r}:\n{output}"
     assert "Warning" not in output and "Traceback" not in output
     # Every planned index and template (composable, component, legacy) is on the target after the migration.

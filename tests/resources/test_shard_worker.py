@@ -70,8 +70,8 @@ def test_every_worker_option_is_on_the_command_line() -> None:
             "--target-endpoint", "https://t:9200", "--target-username", "u", "--target-password-env", "PW",
             "--target-insecure", "--target-timeout", "5", "--max-connections", "3", "--fixed-concurrency",
             "--documents-per-bulk-request", "7", "--max-bulk-bytes", "4096", "--no-gzip", "--python-encoder",
-            "--allowed-doc-exception-types", "a,b", "--transform", "m:f", "--rename", "a=b", "--type-mode",
-            "index-per-type", "--dead-letter", "off", "--dead-letter-s3-endpoint", "http://e",
+            "--no-fingerprint", "--allowed-doc-exception-types", "a,b", "--transform", "m:f", "--rename", "a=b",
+            "--type-mode", "index-per-type", "--dead-letter", "off", "--dead-letter-s3-endpoint", "http://e",
             "--dead-letter-s3-region", "r", "--coordination-index", "c", "--lease-seconds", "9", "--worker-id", "w",
             "--force", "--no-verify-checksums"]
     given = options_from(build_parser().parse_args(argv))

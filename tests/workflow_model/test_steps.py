@@ -52,10 +52,11 @@ def test_each_gate_has_its_job_and_sits_between_what_it_approves_and_releases(g:
 
 def test_blocking_checks_a_gate_honours_exist() -> None:
     graph = _graph()
-    for step, name in BLOCKING_CHECKS.items():
-        key = dg.AssetCheckKey(dg.AssetKey(step.value), name)
-        assert key in graph.asset_check_keys, f"{key} is not an asset check of the code location"
-        assert graph.get_check_spec(key).blocking
+    for step, names in BLOCKING_CHECKS.items():
+        for name in names:
+            key = dg.AssetCheckKey(dg.AssetKey(step.value), name)
+            assert key in graph.asset_check_keys, f"{key} is not an asset check of the code location"
+            assert graph.get_check_spec(key).blocking
     assert set(BLOCKING_CHECKS) <= {g.approves for g in GATES}
 
 

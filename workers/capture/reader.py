@@ -107,7 +107,11 @@ class _Pending:
 class Reassembler:
     """Joins the parts of each message and pairs requests with responses; feed records in partition order."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, mid_stream: bool = False) -> None:
+        # mid_stream: the reader may start anywhere in a partition (a consumer resuming at a committed offset), so a
+        # message whose first part came before the start is skipped rather than refused as a lost record.
+        self._mid_stream = mid_stream
+        self.skipped = 0
         self._pending: dict[tuple[str, int], _Pending] = {}
         # Per connection: how many transactions (and local answers) came, the highest seq among them, and 1 once
         # its open record came (a write's request record, which another producer carries, may come before it).
@@ -135,8 +139,11 @@ class Reassembler:
             return [self._emit(key, whole)]
         if record.kind is Kind.LOCAL:
             return [self._local(key, meta, record.payload)]
-        pending = self._pending.setdefault(key, _Pending())
         attr = "request" if record.kind is Kind.REQUEST else "response"
+        if self._mid_stream and meta["offset"] != 0 and getattr(self._pending.get(key), attr, None) is None:
+            self.skipped += 1
+            return []
+        pending = self._pending.setdefault(key, _Pending())
         message: _Message | None = getattr(pending, attr)
         if message is None:
             message = _Message(first=meta)
@@ -152,6 +159,16 @@ class Reassembler:
             del self._pending[key]
             return [self._emit(key, pending)]
         return []
+
+    def has_request(self, conn: str, seq: int) -> bool:
+        """True when a part of the request of a pending transaction came."""
+        pending = self._pending.get((conn, seq))
+        return pending is not None and pending.request is not None
+
+    def discard(self, conn: str, seq: int) -> bool:
+        """Forget a transaction that will never complete (its other records were lost, or came before the reader's
+        start); True when it was pending."""
+        return self._pending.pop((conn, seq), None) is not None
 
     def _count(self, key: tuple[str, int]) -> None:
         seen = self._seen.setdefault(key[0], [0, 0, 0])

@@ -19,6 +19,7 @@ from workers.common.cluster_info import ServerVersion, server_version
 from workers.common.errors import ConfigurationError
 from workers.common.shard_key import ShardKey
 from workers.metadata.allowlist import AllowList
+from workers.replay.start_time import snapshot_start_ms
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.create import SnapshotError, create_snapshot, register_fs_repository
 from workers.snapshot.repository import SnapshotRepository
@@ -61,6 +62,9 @@ class PreparedSnapshot:
     snapshot_uuid: str = ""
     # True when this run registered a repository the source did not have: the cleanup deregisters only that one.
     registered_repository: bool = False
+    # When the snapshot started on the source (ms since the epoch): where the replay of captured traffic starts.
+    # None when the source would not say (the replay then needs its start time given).
+    start_time_ms: int | None = None
 
     @property
     def shards(self) -> list[ShardKey]:
@@ -80,7 +84,7 @@ class PreparedSnapshot:
                 "indices": self.indices,
                 "source_counts": self.source_counts, "counts_taken": self.counts_taken,
                 "shard_keys": self.shard_keys, "seconds": round(self.seconds, 3),
-                "registered_repository": self.registered_repository}
+                "registered_repository": self.registered_repository, "start_time_ms": self.start_time_ms}
 
 
 def expand_name(template: str, now: datetime | None = None) -> str:
@@ -331,4 +335,15 @@ def prepare(client: OpenSearch, spec: RepositorySpec, *, create: str | None, exi
             counts, counts_taken = {}, "source unreachable: no counts"
     return PreparedSnapshot(spec, name, bool(create), shards, {i: counts[i] for i in scope if i in counts},
                             counts_taken, time.monotonic() - began, snapshot_uuid=repo.snapshot(name).uuid,
-                            registered_repository=registered)
+                            registered_repository=registered, start_time_ms=start_time(client, spec.name, name))
+
+
+def start_time(client: OpenSearch, repository: str, snapshot: str) -> int | None:
+    """The snapshot's start time from the source's snapshot API; None (logged) when the source cannot tell: the
+    backfill does not need it, only the replay's start does, and that can be given by hand."""
+    try:
+        return snapshot_start_ms(client, repository, snapshot)
+    except Exception as exc:  # whatever the source answers (or not), the snapshot itself is fine
+        log.warning("snapshot %s/%s: its start time could not be read from the source (%s); the replay's start "
+                    "must be given by hand", repository, snapshot, exc)
+        return None

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     bulk.add_argument("--python-encoder", action="store_true",
                       help="encode every chunk in Python, not with the C extension (the same bytes, about twice "
                            "the CPU; for diagnosis)")
+    bulk.add_argument("--no-fingerprint", action="store_true",
+                      help="do not fingerprint the documents sent (the validation report then re-reads the shard "
+                           "from the snapshot to compare contents)")
     bulk.add_argument("--allowed-doc-exception-types", action="append", default=[],
                       help="target error types that count as success (repeat or comma-separate)")
     bulk.add_argument("--transform", help="a document transformation: package.module:function")
@@ -155,7 +158,7 @@ def options_from(ns: argparse.Namespace) -> BackfillOptions:
         dead_letter_s3_region=ns.dead_letter_s3_region or ns.s3_region,
         coordination_index=ns.coordination_index, lease_seconds=ns.lease_seconds,
         force=ns.force, verify_checksums=not ns.no_verify_checksums, worker_id=ns.worker_id,
-        native=not ns.python_encoder,
+        native=not ns.python_encoder, fingerprint=not ns.no_fingerprint,
     )
 
 
@@ -264,6 +267,8 @@ def run_under_pipes() -> int:
             # The identity the completion holds for (the asset compares the snapshot's UUID before running again).
             "snapshot_uuid": result.snapshot_uuid,
             "target_uuids": {"raw_value": result.target_uuids, "type": "json"},
+            # Per target index: documents sent and their content digest (the buckets stay in the coordination index).
+            "fingerprints": {"raw_value": result.fingerprints, "type": "json"},
             **({"restarted_because": result.restarted_because} if result.restarted_because else {}),
         })
     return 0

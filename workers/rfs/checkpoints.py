@@ -8,6 +8,7 @@ newest point handed over (older ones are skipped), so resuming may repeat a litt
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from workers.documents.reader import ShardPosition
 from workers.rfs.coordination import WorkCoordinator
@@ -18,19 +19,21 @@ class CheckpointWriter:
 
     def __init__(self, coordinator: WorkCoordinator) -> None:
         self.coordinator = coordinator
-        self._pending: tuple[ShardPosition, int, int] | None = None
+        self._pending: tuple[ShardPosition, int, int, dict[str, Any] | None] | None = None
         self._error: BaseException | None = None
         self._closing = False
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="checkpoints", daemon=True)
         self._thread.start()
 
-    def submit(self, position: ShardPosition, docs: int, nbytes: int) -> None:
-        """Hand over a newer resume point; raises what a previous write failed with (a lost lease)."""
+    def submit(self, position: ShardPosition, docs: int, nbytes: int,
+               fingerprint: dict[str, Any] | None = None) -> None:
+        """Hand over a newer resume point (and the fingerprint of the documents before it); raises what a previous
+        write failed with (a lost lease)."""
         with self._cond:
             if self._error is not None:
                 raise self._error
-            self._pending = (position, docs, nbytes)
+            self._pending = (position, docs, nbytes, fingerprint)
             self._cond.notify()
 
     def _run(self) -> None:
@@ -40,10 +43,10 @@ class CheckpointWriter:
                     self._cond.wait()
                 if self._pending is None:
                     return
-                position, docs, nbytes = self._pending
+                position, docs, nbytes, fingerprint = self._pending
                 self._pending = None
             try:
-                self.coordinator.checkpoint(position, docs, nbytes)
+                self.coordinator.checkpoint(position, docs, nbytes, fingerprint)
             except BaseException as exc:
                 with self._cond:
                     self._error = exc

@@ -224,7 +224,7 @@ class WorkCoordinator:
             return work
         doc = dict(work.raw)
         if (work.completed and force) or stale is not None:
-            doc.update(checkpoint=None, docs_written=0, bytes_written=0)
+            doc.update(checkpoint=None, docs_written=0, bytes_written=0, fingerprint=None)
             for key in ("completed_ms", "summary"):
                 doc.pop(key, None)
         doc.update(identity, restarted_because=stale, status=RecordStatus.IN_PROGRESS.value,
@@ -254,11 +254,13 @@ class WorkCoordinator:
         self._seq, self._doc = (resp["_seq_no"], resp["_primary_term"]), doc
         self.last_write = time.monotonic()
 
-    def checkpoint(self, position: ShardPosition, docs_written: int, bytes_written: int) -> None:
-        """Record progress (resume point, counts) and renew the lease."""
+    def checkpoint(self, position: ShardPosition, docs_written: int, bytes_written: int,
+                   fingerprint: dict[str, Any] | None = None) -> None:
+        """Record progress (resume point, counts, the fingerprint of the documents before it) and renew the lease."""
         changes = self._resolve_written()
         now = _now_ms()
-        self._update({**changes, "checkpoint": {"segment": position.segment, "doc": position.doc},
+        self._update({**changes, "fingerprint": fingerprint,
+                      "checkpoint": {"segment": position.segment, "doc": position.doc},
                       "docs_written": docs_written, "bytes_written": bytes_written,
                       "lease_expires_ms": now + self.lease_ms, "updated_ms": now})
 
@@ -302,7 +304,8 @@ class WorkCoordinator:
         now = _now_ms()
         self._update({"lease_expires_ms": now + self.lease_ms, "updated_ms": now})
 
-    def complete(self, docs_written: int, bytes_written: int, summary: dict[str, Any]) -> None:
+    def complete(self, docs_written: int, bytes_written: int, summary: dict[str, Any],
+                 fingerprint: dict[str, Any] | None = None) -> None:
         """Mark the shard done, with the target UUIDs read again now; later runs skip it while its snapshot and
         target indices are the same (unless forced). Raises TargetIndexRecreatedError instead (see
         ``final_identity``)."""
@@ -310,7 +313,9 @@ class WorkCoordinator:
         now = _now_ms()
         self._update({**(identity.fields() if identity else {}), "status": RecordStatus.COMPLETED.value,
                       "lease_owner": None, "lease_expires_ms": 0, "docs_written": docs_written,
-                      "bytes_written": bytes_written, "completed_ms": now, "updated_ms": now, "summary": summary})
+                      "bytes_written": bytes_written, "completed_ms": now, "updated_ms": now, "summary": summary,
+                      # What the validation report compares the target with (workers/rfs/fingerprints.py).
+                      "fingerprint": fingerprint})
 
     def release(self) -> None:
         """Give the lease up after a failure, so that a retry need not wait for it to expire."""

@@ -56,6 +56,8 @@ class BackfillOptions:
     worker_id: str = field(default="")
     # Encode common-shape chunks with the C extension when it is built (the Python path writes the same bytes).
     native: bool = True
+    # Fingerprint what is sent (per target index, kept with the shard's completion) for the validation report.
+    fingerprint: bool = True
 
     def __post_init__(self) -> None:
         if self.max_connections < 1:

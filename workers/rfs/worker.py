@@ -38,6 +38,7 @@ from workers.rfs.coordination import (
 )
 from workers.rfs.deadletter import DeadLetterStore, open_dead_letters
 from workers.rfs.encode import EncodeCounts, shard_pieces
+from workers.rfs.fingerprints import ShardFingerprints, recorded_fingerprints
 from workers.rfs.naming import TargetNames
 from workers.rfs.options import BackfillOptions, ShardWorkerRequest
 from workers.rfs.progress import Counters, Progress
@@ -83,6 +84,10 @@ class ShardResult:
     target_uuids: dict[str, str | None] = field(default_factory=dict)
     # Why a recorded completion or checkpoint was not trusted and the shard ran from its start (None otherwise).
     restarted_because: str | None = None
+    # Per target index: documents and content digest of what the shard sent (workers/rfs/fingerprints.py); empty when
+    # fingerprinting is off or the shard resumed from a checkpoint that kept none. The 256 buckets stay in the
+    # coordination record (too big for a result line).
+    fingerprints: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (for JSON output and Dagster metadata)."""
@@ -97,8 +102,11 @@ def default_worker_id() -> str:
 class _Checkpointer:
     """Turns out-of-order batch completions into a resume point: after the last batch of the acked prefix."""
 
-    def __init__(self, writer: CheckpointWriter, docs: int, nbytes: int) -> None:
+    def __init__(self, writer: CheckpointWriter, docs: int, nbytes: int,
+                 fingerprints: ShardFingerprints | None = None) -> None:
         self.writer = writer
+        # Counted in with the acked prefix, so a checkpoint's fingerprint covers exactly the documents before it.
+        self.fingerprints = fingerprints
         self.next_seq = 0
         self.done: dict[int, tuple[Batch, int, int]] = {}
         self.docs = docs
@@ -110,13 +118,19 @@ class _Checkpointer:
         advanced = False
         while self.next_seq in self.done:
             acked, d, b = self.done.pop(self.next_seq)
+            if self.fingerprints is not None:
+                self.fingerprints.add_batch(acked)
             self.docs += d
             self.bytes += b
             self.position = ShardPosition(acked.last.segment, acked.last.doc + 1)
             self.next_seq += 1
             advanced = True
         if advanced and self.position is not None:
-            self.writer.submit(self.position, self.docs, self.bytes)
+            self.writer.submit(self.position, self.docs, self.bytes, self.fingerprint())
+
+    def fingerprint(self) -> dict[str, Any] | None:
+        """The fingerprints of the acknowledged documents, as records keep them (None when not kept)."""
+        return self.fingerprints.to_dict() if self.fingerprints is not None else None
 
 
 @dataclass(frozen=True)
@@ -197,7 +211,8 @@ class _ShardRun:
             self.result.dead_letter_location = self.dead.location
             self.result.resumed_from = asdict(work.checkpoint) if work.checkpoint else None
             self.writer = CheckpointWriter(self.coordinator)
-            self.checkpointer = _Checkpointer(self.writer, work.docs_written, work.bytes_written)
+            self.checkpointer = _Checkpointer(self.writer, work.docs_written, work.bytes_written,
+                                              self._fingerprints(work.checkpoint is not None, work.raw))
             self.total = sum(p.live_count for p in self.reader.plans)
             builder = BulkItemBuilder(options, src.names)
             self.coordinator.written_names = lambda: frozenset(builder.targets)
@@ -209,6 +224,19 @@ class _ShardRun:
             self.coordinator.release()
             raise
         return True
+
+    def _fingerprints(self, resumed: bool, raw: dict[str, Any]) -> ShardFingerprints | None:
+        """Where this run's fingerprints start: empty, or those of the checkpoint it resumes from (None when off, or
+        when the checkpoint kept none: a partial fingerprint would only ever show a difference)."""
+        if not self.source.options.fingerprint:
+            return None
+        if not resumed:
+            return ShardFingerprints()
+        found = recorded_fingerprints(raw)
+        if found is None:
+            log.warning("%s: its checkpoint holds no content fingerprint, so none is recorded for this shard; the "
+                        "validation report re-reads it from the snapshot", self.label)
+        return found
 
     def batches(self) -> Iterator[Batch]:
         return batches(self.pieces, self.source.options)
@@ -250,7 +278,12 @@ class _ShardRun:
             position = self.checkpointer.position
             result.checkpoint = asdict(position) if position else result.resumed_from
             result.seconds = round(time.monotonic() - self.began, 3)
-            self.coordinator.complete(self.checkpointer.docs, self.checkpointer.bytes, _summary(result, read))
+            fingerprint = self.checkpointer.fingerprint()
+            self.coordinator.complete(self.checkpointer.docs, self.checkpointer.bytes, _summary(result, read),
+                                      fingerprint)
+            if self.checkpointer.fingerprints is not None:
+                result.fingerprints = {name: {"documents": fp.count, "digest": fp.digest}
+                                       for name, fp in sorted(self.checkpointer.fingerprints.by_index.items())}
             result.target_uuids = dict(self.coordinator.target_uuids)
         except BaseException:
             self.coordinator.release()

@@ -52,7 +52,8 @@ def test_submit_approve_each_gate_then_parity(sandbox: SandboxState, tmp_path: P
     assert status["shards"] == {"done": 3, "failed": 0, "running": 0, "pending": 0}
     assert status["documents"] == sum(m.counts.values()) and status["parity"]["mismatched"] == []
     printed = m.run("status", check=True).stdout
-    assert "waiting for validation_approval" in printed and "mismatched: none" in printed
+    # The last gate's evidence is the validation report (content fingerprints and all), not just the counts.
+    assert "waiting for validation_approval" in printed and "evidence: clean," in printed
 
     m.run("approve", "validation_approval", "--by", "carol", check=True)
     status = m.status()
@@ -61,7 +62,8 @@ def test_submit_approve_each_gate_then_parity(sandbox: SandboxState, tmp_path: P
         ("source_snapshot", "phase"), ("metadata_evaluation", "phase"), ("metadata_approval", "gate"),
         ("migrated_metadata", "phase"), ("migrated_metadata_approval", "gate"), ("snapshot_registration", "phase"),
         ("backfill_approval", "gate"), ("shard_backfill", "phase"), ("backfill_parity", "phase"),
-        ("validation_approval", "gate"), ("migration_cleanup", "phase")]
+        ("replay_catchup", "phase"), ("validation_report", "phase"), ("validation_approval", "gate"),
+        ("migration_cleanup", "phase")]
     assert {p["state"] for p in status["phases"]} == {"done"} and status["finished"]
     # The cleanup removed the coordination state and the repository registration it made, and kept the data.
     assert not target.indices.exists(index=coordination)

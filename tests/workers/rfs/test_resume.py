@@ -16,6 +16,9 @@ from opensearchpy.exceptions import NotFoundError, TransportError
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
 from tests.workers.rfs.helpers import build_snapshot, ids_before, target_rows
+from workers.common.clusters import ClusterConnection
+from workers.common.fingerprint import Fingerprint
+from workers.validate.target_scan import fingerprint_index, scan_client
 
 
 def _worker(snap_uri: str, snapshot: str, index: str, target: str, coordination: str, dead: Path) -> list[str]:
@@ -72,3 +75,8 @@ def test_sigkill_then_resume(sandbox: SandboxState, tmp_path: Path) -> None:
     assert len(before) >= 1000 and all(versions[doc_id] == 1 for doc_id in before)
     done = client.get(index=coordination, id=key)["_source"]
     assert done["status"] == "completed" and done["attempts"] == 2 and done["docs_written"] == 6000
+    # The content fingerprint went over the kill in the checkpoint: it covers every document exactly once, as the
+    # target holds them.
+    recorded = Fingerprint.from_dict(done["fingerprint"]["indices"][snap.index])
+    found, _ = fingerprint_index(scan_client(ClusterConnection(endpoint=target), 2), snap.index)
+    assert recorded.count == found.count == 6000 and recorded.digest == found.digest

@@ -1,0 +1,77 @@
+"""Shared pieces of the replayer's tests against real engines: traffic through a real proxy, replayers in-process
+or as processes, and document comparisons of source and target."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from opensearchpy import OpenSearch, helpers
+
+from workers.common.clusters import ClusterConnection
+from workers.replay.compare import compare
+from workers.replay.messages import ReplayedTransaction
+from workers.replay.options import ReplayOptions
+from workers.replay.replayer import Replayer
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def documents(url: str, index: str) -> dict[str, str]:
+    """Every document of ``index``: id -> canonical JSON source (an error on a duplicate id)."""
+    client = OpenSearch(hosts=[url], timeout=120)
+    client.indices.refresh(index=index)
+    out: dict[str, str] = {}
+    for hit in helpers.scan(client, index=index, query={"query": {"match_all": {}}}, size=1000):
+        assert hit["_id"] not in out, f"duplicate id {hit['_id']}"
+        out[hit["_id"]] = json.dumps(hit["_source"], sort_keys=True)
+    return out
+
+
+def options(brokers: str, topic: str, target: str, **overrides: Any) -> ReplayOptions:
+    """A replayer for a test: max speed, exits when caught up and idle for 3 s, a group of its own."""
+    base: dict[str, Any] = {"brokers": brokers, "topic": topic, "group_id": f"g-{topic}",
+                            "target": ClusterConnection(endpoint=target), "max_speed": True, "exit_when_idle_s": 3.0,
+                            "commit_interval_s": 0.2}
+    return ReplayOptions(**(base | overrides))
+
+
+def replay_in_process(opts: ReplayOptions) -> tuple[dict[str, Any], list[ReplayedTransaction]]:
+    """Run a replayer here until it is idle; its final status and every transaction it replayed."""
+    seen: list[ReplayedTransaction] = []
+
+    def keep(tx: ReplayedTransaction) -> Any:
+        seen.append(tx)
+        return compare(tx)
+
+    final = asyncio.run(Replayer(opts, compare=keep).run())
+    return final, seen
+
+
+def replayer_process(brokers: str, topic: str, target: str, status_file: Path, *extra: str) -> subprocess.Popen[str]:
+    """``python -m workers.replay`` as its own process (what a pod runs)."""
+    args = [sys.executable, "-m", "workers.replay", "--kafka-brokers", brokers, "--kafka-topic", topic,
+            "--target-endpoint", target, "--group-id", f"g-{topic}", "--status-file", str(status_file),
+            "--json", *extra]
+    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def committed_everything(brokers: str, topic: str, group: str) -> tuple[bool, dict[int, tuple[int, int]]]:
+    """Whether ``group`` committed every partition of ``topic`` to its end; per partition (committed, end)."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group, "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=30)}
+        out = {}
+        for tp in tps:
+            _low, high = consumer.get_watermark_offsets(tp, timeout=30)
+            out[tp.partition] = (committed[tp.partition], high)
+        return all(c == h or (h == 0) for c, h in out.values()), out
+    finally:
+        consumer.close()

@@ -1,0 +1,1 @@
+"""The traffic replayer: captured transactions from Kafka, transformed, sent to the target, compared (no Dagster)."""
