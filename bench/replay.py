@@ -26,7 +26,7 @@ Replay window: from the replayer's status file (rewritten every second, with its
 before any document was written to the first status with every document written (so up to ~2 s more than the real
 window: the docs/s is a lower bound); the idle wait before exit is outside it. The replayer's CPU over that window
 (utime + stime from /proc/PID/stat, every thread) and over its whole life (wait4 rusage, startup and the idle wait
-included); RSS from VmHWM (peak) in /proc/PID/status.
+included); RSS from VmHWM (peak) in /proc/PID/status, sampled every 0.2 s.
 
     flock /tmp/cpu-heavy.lock .venv/bin/python bench/replay.py [--requests 5000] [--connections 8] [--rounds 1]
                                                                [--backlog-gb 2] [--backlog-seconds 60] [--keep]
@@ -125,9 +125,12 @@ def process_seconds(pid: int | None) -> float:
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) in MB; (0, 0) when the process is gone."""
+    """(VmRSS, VmHWM) in MB; (0, 0) when the process is gone, or still this bench before its exec (Popen's vfork
+    shares this process's address space until the exec: read then, VmHWM is this bench's, over a GB)."""
     rss = hwm = 0.0
     with contextlib.suppress(OSError):
+        if b"workers.replay" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return rss, hwm
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1]) / 1024
@@ -253,10 +256,24 @@ def _client_process(args: tuple[str, str, list[Path], int | None], queue: Any) -
     queue.put(uvloop.run(_clients(*args)))
 
 
-def run_clients(base: str, index: str, files: list[Path], limit: int | None = None) -> dict[str, Any]:
+def watched_cpu(result: dict[str, Any], watch: dict[str, int | None], before: dict[str, float], machine_s: float,
+                own_s: float) -> None:
+    """CPU seconds of the watched processes (the target, Kafka) and of everything else on the machine (other
+    sessions, the kernel's network work) over a run, into ``result``."""
+    spent = {name: process_seconds(pid) - before[name] for name, pid in watch.items()}
+    for name, seconds in spent.items():
+        result[f"{name}_cpu_s"] = round(seconds, 1)
+    result["machine_cpu_s"] = round(machine_s, 1)
+    result["other_cpu_s"] = round(machine_s - own_s - sum(spent.values()), 1)
+
+
+def run_clients(base: str, index: str, files: list[Path], limit: int | None = None,
+                watch: dict[str, int | None] | None = None) -> dict[str, Any]:
     """The client in a fresh process (its CPU is its own), plus the machine's busy share over the run."""
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
+    watch = watch or {}
+    before = {name: process_seconds(pid) for name, pid in watch.items()}
     busy0, total0 = machine_seconds()
     proc = ctx.Process(target=_client_process, args=((base, index, files, limit), queue))
     proc.start()
@@ -264,6 +281,7 @@ def run_clients(base: str, index: str, files: list[Path], limit: int | None = No
     proc.join()
     busy1, total1 = machine_seconds()
     result["busy"] = round((busy1 - busy0) / max(1e-9, total1 - total0), 2)
+    watched_cpu(result, watch, before, busy1 - busy0, result["client_cpu_s"])
     return result
 
 
@@ -294,7 +312,7 @@ def start_proxy(destination: str, brokers: str, topic: str, workdir: Path) -> tu
 
 
 def run_replayer(brokers: str, topic: str, target: str, group: str, workdir: Path, *, idle_exit_s: float | None,
-                 max_seconds: float | None, target_pid: int | None) -> dict[str, Any]:
+                 max_seconds: float | None, watch: dict[str, int | None]) -> dict[str, Any]:
     """A replayer process sampled every 0.2 s (its CPU, memory and status file) until it exits, or until
     ``max_seconds`` (then SIGTERM); what it did and what it cost."""
     status_path = workdir / f"{group}.status.json"
@@ -305,7 +323,7 @@ def run_replayer(brokers: str, topic: str, target: str, group: str, workdir: Pat
         command += ["--exit-when-idle-s", str(idle_exit_s)]
     stdout, stderr = open(workdir / f"{group}.out", "wb"), open(workdir / f"{group}.log", "wb")  # noqa: SIM115
     busy0, total0 = machine_seconds()
-    target_cpu0 = process_seconds(target_pid)
+    before = {name: process_seconds(pid) for name, pid in watch.items()}
     started = time.time()
     proc = subprocess.Popen(command, stdout=stdout, stderr=stderr)
     samples: list[tuple[float, float]] = []  # (time, replayer CPU seconds)
@@ -364,7 +382,7 @@ def run_replayer(brokers: str, topic: str, target: str, group: str, workdir: Pat
         d = moving[-1]["stats"]["documents"] - moving[0]["stats"]["documents"]
         steady = d / max(1e-9, float(moving[-1]["time"]) - float(moving[0]["time"]))
     life_cpu = usage.ru_utime + usage.ru_stime
-    return {
+    result: dict[str, Any] = {
         "documents": documents, "transactions": stats.get("transactions"), "dead_letters": stats.get("dead_letters"),
         "retries": stats.get("retries"), "requests_sent": stats.get("requests_sent"),
         "seconds": round(window, 2), "docs_per_s": round(documents / window, 1),
@@ -372,13 +390,16 @@ def run_replayer(brokers: str, topic: str, target: str, group: str, workdir: Pat
         "cpu_window_s": round(window_cpu, 2), "cpu_life_s": round(life_cpu, 2),
         "docs_per_cpu_s": round(documents / window_cpu, 1) if window_cpu > 0 else None,
         "docs_per_cpu_s_life": round(documents / life_cpu, 1) if life_cpu > 0 else None,
-        "peak_rss_mb": round(max(peak_hwm, peak_rss, usage.ru_maxrss / 1024), 1),
+        # VmHWM of the replayer's own address space. Not wait4's ru_maxrss: Linux folds into it the high-water mark
+        # of the address space exec replaced, here this bench's own (vfork), over a GB after producing the backlog.
+        "peak_rss_mb": round(max(peak_hwm, peak_rss), 1), "rusage_maxrss_mb": round(usage.ru_maxrss / 1024, 1),
         "max_buffered_mb": round(max_buffered / 1e6, 1), "rss_timeline": timeline,
         "process_seconds": round(time.time() - started, 1), "stopped_by_sigterm": termed,
-        "target_cpu_s": round(process_seconds(target_pid) - target_cpu0, 1),
         "busy": round((busy1 - busy0) / max(1e-9, total1 - total0), 2),
         "comparisons": stats.get("comparisons"),
     }
+    watched_cpu(result, watch, before, busy1 - busy0, life_cpu)
+    return result
 
 
 # Indices.
@@ -494,7 +515,7 @@ def main() -> None:
           "1 GB heaps) ...", flush=True)
     state = manager.up(manager.UpRequest(kafka=True, heap="1g"), name=SANDBOX)
     source_url, target_url = state.engines["source"].url, state.engines["target"].url
-    target_pid = state.engines["target"].pid
+    watch = {"target": state.engines["target"].pid, "kafka": state.kafka.pid if state.kafka else None}
     assert state.kafka is not None
     brokers = state.kafka.bootstrap
     source, target = OpenSearch(source_url, timeout=300), OpenSearch(target_url, timeout=300)
@@ -530,13 +551,11 @@ def main() -> None:
                 time.sleep(1)
                 print(f"round {r + 1}: {contender} ...", flush=True)
                 if contender == "ceiling":
-                    target_cpu0 = process_seconds(target_pid)
-                    result = run_clients(target_url, INDEX, files)
-                    result["target_cpu_s"] = round(process_seconds(target_pid) - target_cpu0, 1)
+                    result = run_clients(target_url, INDEX, files, watch=watch)
                     result["docs_per_s"] = round(result["documents"] / max(1e-9, result["seconds"]), 1)
                 else:
                     result = run_replayer(brokers, topic, target_url, f"replaybench-{r}-{time.time_ns()}", workdir,
-                                          idle_exit_s=2.0, max_seconds=None, target_pid=target_pid)
+                                          idle_exit_s=2.0, max_seconds=None, watch=watch)
                 result["target_count"] = count(target, INDEX)
                 print(f"  {fmt(result)}", flush=True)
                 if result["target_count"] != workload["documents"]:
@@ -555,7 +574,7 @@ def main() -> None:
             print(f"replaying it for {ns.backlog_seconds:g} s, sampling the replayer's memory ...", flush=True)
             group = f"replaybench-backlog-{time.time_ns()}"
             backlog["replay"] = run_replayer(brokers, backlog_topic, target_url, group, workdir, idle_exit_s=2.0,
-                                             max_seconds=ns.backlog_seconds, target_pid=target_pid)
+                                             max_seconds=ns.backlog_seconds, watch=watch)
             print(f"  {fmt(backlog['replay'])}", flush=True)
             delete_topic(brokers, backlog_topic)
     finally:
@@ -587,20 +606,26 @@ def report(host: dict[str, Any], flags: dict[str, Any], workload: dict[str, int]
         f"target warm-up: {warm['requests']} requests, {warm['documents']} documents in {warm['seconds']:.1f} s",
         "",
         "ceiling = aiohttp, the same connections sending the same bodies straight to OpenSearch 2.19; replay = "
-        "python -m workers.replay --max-speed (window from its status file: <= ~2 s too long, a lower bound)",
+        "python -m workers.replay --max-speed (window from its status file: <= ~2 s too long, a lower bound); client "
+        "CPU s: the client's, or the replayer's over that window; target, kafka and other CPU s: over each one's whole "
+        "run (the replayer's life); other = the machine's busy CPU less the contender, the target and Kafka (other "
+        "sessions on this VM, the kernel's loopback work)",
         f"{'round':>5} {'contender':<8} {'seconds':>8} {'docs/s':>9} {'steady':>9} {'client CPU s':>12} "
-        f"{'docs/CPU-s':>10} {'life CPU s':>10} {'peak RSS MB':>11} {'target CPU s':>12} {'busy':>5} {'count':>8}",
+        f"{'docs/CPU-s':>10} {'life CPU s':>10} {'peak RSS MB':>11} {'target CPU s':>12} {'kafka CPU s':>11} "
+        f"{'other CPU s':>11} {'busy':>5} {'count':>8}",
     ]
     for row in rounds:
         c, rp = row["ceiling"], row["replay"]
         lines.append(f"{row['round']:>5} {'ceiling':<8} {c['seconds']:>8.1f} {c['docs_per_s']:>9.0f} {'-':>9} "
                      f"{c['client_cpu_s']:>12.1f} {c['documents'] / max(1e-9, c['client_cpu_s']):>10.0f} {'-':>10} "
-                     f"{'-':>11} {c['target_cpu_s']:>12.1f} {c['busy']:>5.2f} {c['target_count']:>8}")
+                     f"{'-':>11} {c['target_cpu_s']:>12.1f} {c['kafka_cpu_s']:>11.1f} {c['other_cpu_s']:>11.1f} "
+                     f"{c['busy']:>5.2f} {c['target_count']:>8}")
         lines.append(f"{row['round']:>5} {'replay':<8} {rp['seconds']:>8.1f} {rp['docs_per_s']:>9.0f} "
                      f"{rp['steady_docs_per_s'] or 0:>9.0f} {rp['cpu_window_s']:>12.1f} "
                      f"{rp['docs_per_cpu_s'] or 0:>10.0f} "
                      f"{rp['cpu_life_s']:>10.1f} {rp['peak_rss_mb']:>11.1f} {rp['target_cpu_s']:>12.1f} "
-                     f"{rp['busy']:>5.2f} {rp['target_count']:>8}")
+                     f"{rp['kafka_cpu_s']:>11.1f} {rp['other_cpu_s']:>11.1f} {rp['busy']:>5.2f} "
+                     f"{rp['target_count']:>8}")
     lines.append("")
     ratios = [row["ratio"] for row in rounds]
     per_cpu = [row["replay"]["docs_per_cpu_s"] or 0 for row in rounds]

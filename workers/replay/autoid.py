@@ -43,18 +43,21 @@ def _is_single_auto_id(request: HttpRequest) -> bool:
 
 
 def _bulk_needs_pinning(body: bytes) -> bool:
-    """False when every action line names an ``_id`` (the usual case for indexing tools), found without parsing."""
-    lines = body.split(b"\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
+    """False when every action line names an ``_id`` (the usual case for indexing tools), found without splitting
+    or parsing the body: only the action lines are looked at, the documents are stepped over."""
+    pos, size = 0, len(body)
+    while pos < size:
+        end = body.find(b"\n", pos)
+        end = size if end < 0 else end
+        line = body[pos:end]
+        pos = end + 1
         if not line.strip():
-            i += 1
             continue
         if b'"_id"' not in line:
             return True
-        # A delete action has no source line after it.
-        i += 1 if b'"delete"' in line[:24] else 2
+        if b'"delete"' not in line[:24]:  # a delete action has no source line after it
+            end = body.find(b"\n", pos)
+            pos = size if end < 0 else end + 1
     return False
 
 

@@ -333,13 +333,27 @@ class Replayer:
 
     async def _commit(self, consumer: Consumer) -> None:
         positions = {}
+        unread = []
         for p, feed in self.feeds.items():
             position = feed.offsets.position()
-            if not feed.revoked and position is not None and position > feed.offsets.committed:
+            if feed.revoked:
+                continue
+            if position is None:
+                unread.append(p)
+            elif position > feed.offsets.committed:
                 positions[p] = position
+        loop = asyncio.get_running_loop()
+        if unread:
+            # Nothing read there yet: the start the consumer resolved (a time after every record, say) is where
+            # this partition stands, and committing it lets the group know the partition is done.
+            fetched = await loop.run_in_executor(self._kafka, consumer.position,
+                                                 [TopicPartition(self.options.topic, p) for p in unread])
+            for tp in fetched:
+                waiting = self.feeds.get(tp.partition)
+                if waiting is not None and waiting.offsets.position() is None and tp.offset > waiting.offsets.committed:
+                    positions[tp.partition] = tp.offset
         if not positions:
             return
-        loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._kafka, self._commit_now, consumer, positions)
         for p, position in positions.items():
             owned = self.feeds.get(p)
@@ -357,8 +371,8 @@ class Replayer:
             await loop.run_in_executor(self._kafka, lambda: consumer.resume(consumer.assignment()))
 
     async def _idle(self, consumer: Consumer) -> bool:
-        """Caught up: nothing read for ``exit_when_idle_s``, nothing in flight, everything committed, and every
-        assigned partition read to its end."""
+        """Caught up: nothing read for ``exit_when_idle_s``, nothing in flight, everything committed, and the
+        group's commits at the end of every partition of the topic."""
         idle_s = self.options.exit_when_idle_s
         if not (idle_s is not None and self.feeds and time.monotonic() - self._last_read > idle_s
                 and not self.connections
@@ -367,11 +381,14 @@ class Replayer:
             return False
 
         def at_end() -> bool:
-            assigned = [TopicPartition(self.options.topic, p) for p in self.feeds]
-            for tp in consumer.position(assigned):
-                _, high = consumer.get_watermark_offsets(tp, timeout=10)
-                # A position below 0: nothing fetched yet, the start not even resolved.
-                if high > 0 and tp.offset < high:
+            # The whole group caught up, not only this member: a partition whose member died is not done until the
+            # group gave it to another one and that one committed its end.
+            topic = self.options.topic
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            every = [TopicPartition(topic, p) for p in sorted(partitions)]
+            for tp in consumer.committed(every, timeout=10):
+                low, high = consumer.get_watermark_offsets(tp, timeout=10)
+                if high > low and tp.offset < high:
                     return False
             return True
 

@@ -18,6 +18,7 @@ from workers.replay.compare import compare
 from workers.replay.messages import ReplayedTransaction
 from workers.replay.options import ReplayOptions
 from workers.replay.replayer import Replayer
+from workers.replay.tuples import TupleWriter
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -49,7 +50,9 @@ def replay_in_process(opts: ReplayOptions) -> tuple[dict[str, Any], list[Replaye
         seen.append(tx)
         return compare(tx)
 
-    final = asyncio.run(Replayer(opts, compare=keep).run())
+    # Tuples written as a replayer process writes them, when the options name a place.
+    tuples = TupleWriter(opts.tuples, writer_id="test") if opts.tuples else None
+    final = asyncio.run(Replayer(opts, compare=keep, tuples=tuples).run())
     return final, seen
 
 

@@ -22,6 +22,7 @@ from tests.workers.replay.live import committed_everything, documents, options, 
 from tests.workers.rfs.helpers import options as backfill_options
 from workers.capture.reader import Transaction, read_transactions
 from workers.replay.start_time import replay_start_ms, snapshot_start_ms
+from workers.replay.summary import summarize
 from workers.rfs.worker import run_shard
 from workers.snapshot.blobstore import open_blob_store
 from workers.snapshot.create import create_snapshot, register_fs_repository
@@ -128,7 +129,10 @@ def test_traffic_during_a_backfill_then_replay_makes_the_target_equal_the_source
     create_index(source_url, index)
     running = proxy(topic)
     traffic = Traffic(running.url, index, clients=3).start()
+    began = time.monotonic()
     traffic.wait_for(250)
+    # Longer than the overlap replayed before the snapshot, so that the replay does not cover the whole topic.
+    time.sleep(max(0.0, began + 4.0 - time.monotonic()))
 
     # The snapshot, taken while the traffic flows (straight on the source, as the snapshot phase does).
     source = OpenSearch(hosts=[source_url], timeout=120)
@@ -181,7 +185,8 @@ def test_a_record_the_target_refuses_is_dead_lettered_and_commits_pass_it(
         client.search(index=index, body={"query": {"term": {"tag": "Foo Bar"}}})
         client.index(index=index, id=f"after-{id(client)}", body={"n": "7"})
 
-    final, replayed = replay_in_process(options(brokers, topic, target_url, dead_letters=str(tmp_path / "letters")))
+    final, replayed = replay_in_process(options(brokers, topic, target_url, dead_letters=str(tmp_path / "letters"),
+                                                tuples=str(tmp_path / "tuples")))
     stats = final["stats"]
     assert stats["dead_letters"] == 1
     letters = [orjson.loads(line) for f in (tmp_path / "letters").rglob("*.jsonl") for line in f.read_bytes()
@@ -198,6 +203,11 @@ def test_a_record_the_target_refuses_is_dead_lettered_and_commits_pass_it(
     # The searches differ (a term query on analysed text finds nothing): classified, not dead-lettered.
     kinds = stats["comparisons"]
     assert kinds.get("hits_mismatch", 0) == 3, kinds
+    # The tuples say the same, per method and path pattern.
+    summary = summarize(str(tmp_path / "tuples"))
+    searches = {pattern: counts for (method, pattern), counts in summary.counts.items() if "_search" in pattern}
+    assert [dict(c) for c in searches.values()] == [{"hits_mismatch": 3}], summary.to_dict()
+    assert summary.total == len(replayed)
 
 
 def test_speedup_factor_scales_the_captured_gaps(sandbox: SandboxState, proxy: Callable[[str], RunningProxy]) -> None:
