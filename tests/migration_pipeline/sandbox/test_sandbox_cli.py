@@ -26,6 +26,9 @@ def migration(*args: str, name: str, timeout: float = 600) -> subprocess.Complet
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+# Opt-in (-m slow, 75 s): a second default pair of its own; the session sandbox and the demo's bare-shell test start
+# the same engines through the same code in every default run.
+@pytest.mark.slow
 def test_up_status_down_default_pair() -> None:
     name = unique("cli")
     try:
