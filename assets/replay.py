@@ -13,14 +13,11 @@ from assets.partitions import GROUP
 from resources.replayer import kafka_security, replayer_args, replayer_group
 from resources.workflow import WorkflowResource
 from workers.replay.catchup import CatchUpError, LagPoint, wait_for_catch_up
+from workers.validate.plots import lag_plot
 from workflow_model.steps import REPLAY_FOLLOWS, Step
 
 
-def _lag_plot(points: list[LagPoint]) -> dg.MetadataValue | None:
-    try:
-        from workers.validate.plots import lag_plot
-    except ImportError:
-        return None
+def _lag_plot(points: list[LagPoint]) -> dg.MetadataValue:
     with tempfile.TemporaryDirectory() as folder:
         path = lag_plot([(p.time, float(p.lag)) for p in points], Path(folder) / "lag.png")
         data = base64.b64encode(path.read_bytes()).decode()
@@ -79,8 +76,6 @@ def replay_catchup(context: dg.AssetExecutionContext, source_snapshot: dict[str,
         "wait_s": dg.MetadataValue.float(round(caught.seconds, 1)),
         "lag_history": dg.MetadataValue.json([[round(p.time, 1), p.lag] for p in caught.points[-500:]]),
     }
-    plot = _lag_plot(caught.points)
-    if plot is not None:
-        metadata["lag_plot"] = plot
+    metadata["lag_plot"] = _lag_plot(caught.points)
     return dg.MaterializeResult(metadata=metadata)
 

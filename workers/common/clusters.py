@@ -137,6 +137,26 @@ class ClusterConnection(_Frozen):
             raise ConfigurationError(f"{self.endpoint}: no such file: {', '.join(missing)}")
 
 
+def auth_from_flags(*, username: str | None, password_env: str | None, aws_region: str | None, aws_service: str,
+                    client_cert: str | None, client_key: str | None) -> Auth:
+    """The auth the command-line flags ``--target-username/-password-env``, ``--target-aws-region/-service`` and
+    ``--target-client-cert/-key`` choose (none of them: no auth); an error naming the flags when two are mixed."""
+    chosen = [flag for flag, value in (("--target-aws-region", aws_region), ("--target-username", username),
+                                       ("--target-client-cert", client_cert)) if value]
+    if len(chosen) > 1:
+        raise ConfigurationError(f"{' and '.join(chosen)}: choose one way to authenticate")
+    if aws_region:
+        if aws_service not in ("es", "aoss"):
+            raise ConfigurationError(f"--target-aws-service {aws_service!r}: expected es or aoss")
+        return SigV4Auth(region=aws_region, service="aoss" if aws_service == "aoss" else "es")
+    if username:
+        if not password_env:
+            raise ConfigurationError("--target-username needs --target-password-env (the variable's name)")
+        return BasicAuth(username=username, password_env=password_env)
+    if client_cert:
+        return CertAuth(cert_file=client_cert, key_file=client_key)
+    return NoAuth()
+
 def parse_connection(data: Any, where: str) -> ClusterConnection:
     """``data`` (a mapping as read from a file or options) as a connection; errors name each key under ``where``."""
     try:

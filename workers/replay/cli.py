@@ -13,16 +13,7 @@ from pydantic import ValidationError
 
 from workers.capture.kafka_sink import security_config
 from workers.capture.options import KafkaOptions
-from workers.common.clusters import (
-    Auth,
-    BasicAuth,
-    CertAuth,
-    ClusterConnection,
-    NoAuth,
-    SigV4Auth,
-    Tls,
-    validation_message,
-)
+from workers.common.clusters import ClusterConnection, Tls, auth_from_flags, validation_message
 from workers.common.errors import ConfigurationError, MigrationError
 from workers.replay.options import DEFAULT_GROUP, ReplayOptions
 
@@ -31,25 +22,6 @@ ENV = "REPLAYER_"
 
 def _opt(help_text: str, env: str, *decls: str) -> typer.models.OptionInfo:
     return typer.Option(*decls, help=help_text, envvar=ENV + env)
-
-
-def _auth(username: str | None, password_env: str | None, region: str | None, service: str, cert: str | None,
-          key: str | None) -> Auth:
-    chosen = [flag for flag, value in (("--target-aws-region", region), ("--target-username", username),
-                                       ("--target-client-cert", cert)) if value]
-    if len(chosen) > 1:
-        raise ConfigurationError(f"{' and '.join(chosen)}: choose one way to authenticate")
-    if region:
-        if service not in ("es", "aoss"):
-            raise ConfigurationError(f"--target-aws-service {service!r}: expected es or aoss")
-        return SigV4Auth(region=region, service="aoss" if service == "aoss" else "es")
-    if username:
-        if not password_env:
-            raise ConfigurationError("--target-username needs --target-password-env (the variable's name)")
-        return BasicAuth(username=username, password_env=password_env)
-    if cert:
-        return CertAuth(cert_file=cert, key_file=key)
-    return NoAuth()
 
 
 def parse_time_ms(value: str) -> int:
@@ -140,8 +112,9 @@ def replay(
             raise ConfigurationError(f"--type-mode {type_mode!r}: expected drop or index-per-type")
         if from_timestamp and from_snapshot:
             raise ConfigurationError("--from-timestamp and --from-snapshot: choose one")
-        auth = _auth(target_username, target_password_env, target_aws_region, target_aws_service,
-                     target_client_cert, target_client_key)
+        auth = auth_from_flags(username=target_username, password_env=target_password_env,
+                               aws_region=target_aws_region, aws_service=target_aws_service,
+                               client_cert=target_client_cert, client_key=target_client_key)
         target = ClusterConnection(endpoint=target_endpoint, auth=auth,
                                    tls=Tls(verify=not target_insecure, ca_file=target_ca_cert),
                                    timeout_s=target_timeout)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from opensearchpy.exceptions import TransportError
 
-from workers.common.clusters import Auth, BasicAuth, CertAuth, NoAuth, SigV4Auth, parse_connection
+from workers.common.clusters import Auth, auth_from_flags, parse_connection
 from workers.common.errors import ConfigurationError, MigrationError
 from workers.metadata.rename import RenameRules
 from workers.rfs.options import (
@@ -104,20 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _auth(ns: argparse.Namespace) -> Auth:
-    chosen = [flag for flag, value in (("--target-aws-region", ns.target_aws_region),
-                                       ("--target-username", ns.target_username),
-                                       ("--target-client-cert", ns.target_client_cert)) if value]
-    if len(chosen) > 1:
-        raise ConfigurationError(f"{' and '.join(chosen)}: choose one way to authenticate")
-    if ns.target_aws_region:
-        return SigV4Auth(region=ns.target_aws_region, service=ns.target_aws_service)
-    if ns.target_username:
-        if not ns.target_password_env:
-            raise ConfigurationError("--target-username needs --target-password-env (the variable's name)")
-        return BasicAuth(username=ns.target_username, password_env=ns.target_password_env)
-    if ns.target_client_cert:
-        return CertAuth(cert_file=ns.target_client_cert, key_file=ns.target_client_key)
-    return NoAuth()
+    return auth_from_flags(username=ns.target_username, password_env=ns.target_password_env,
+                           aws_region=ns.target_aws_region, aws_service=ns.target_aws_service,
+                           client_cert=ns.target_client_cert, client_key=ns.target_client_key)
 
 
 def parse_shards(spec: str, count: Callable[[], int]) -> list[int]:
