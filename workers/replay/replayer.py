@@ -154,14 +154,17 @@ class Replayer:
         asyncio.run_coroutine_threadsafe(self._revoked(numbers), self._loop).result(self.options.revoke_grace_s + 30)
         log.warning("lost partitions %s (nothing committed)", numbers)
 
-    def _commit_now(self, consumer: Consumer, positions: dict[int, int]) -> None:
+    def _commit_now(self, consumer: Consumer, positions: dict[int, int]) -> bool:
+        """Commit ``positions``; False when the brokers refused (a rebalance under way): the next tick tries again."""
         if not positions:
-            return
+            return True
         offsets = [TopicPartition(self.options.topic, p, o) for p, o in positions.items()]
         try:
             consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             log.warning("commit of %s failed: %s", positions, exc)
+            return False
+        return True
 
     def _consume(self, consumer: Consumer) -> list[Message]:
         # A small batch: records of bulk traffic are up to 1 MiB each, and a batch is held whole until dispatched.
@@ -354,7 +357,8 @@ class Replayer:
                     positions[tp.partition] = tp.offset
         if not positions:
             return
-        await loop.run_in_executor(self._kafka, self._commit_now, consumer, positions)
+        if not await loop.run_in_executor(self._kafka, self._commit_now, consumer, positions):
+            return
         for p, position in positions.items():
             owned = self.feeds.get(p)
             if owned is not None and not owned.revoked:
