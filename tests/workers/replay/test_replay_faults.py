@@ -72,7 +72,7 @@ def test_replayer_killed_at_random_points_and_restarted(sandbox: SandboxState,
     assert committed_everything(brokers, topic, f"g-{topic}")[0]
 
 
-# Opt-in (-m slow): it failed once in three runs on the last day of its session, cause not yet found (the killed
+# Opt-in (-m slow): it failed once in three runs when it was written, cause not yet found (the killed
 # member's partitions and the survivor's exit on the group's commits are the places to look); it stays out of the
 # default run until it is understood. tests/workers/replay/test_group.py covers two members sharing the topic.
 @pytest.mark.slow
