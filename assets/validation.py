@@ -20,6 +20,7 @@ import dagster as dg
 
 from assets.approvals import latest_record, metadata_of
 from assets.partitions import GROUP
+from assets.replay_history import replay_lag_history
 from resources.workflow import WorkflowResource
 from workers.common.errors import MigrationError
 from workers.common.fingerprint import BUCKETS
@@ -75,7 +76,7 @@ def validation_report(context: dg.AssetExecutionContext, source_snapshot: dict[s
     except MigrationError as exc:
         raise dg.Failure(f"validation: {exc}") from None
     folder = workflow.validation_dir() / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    paths = write_files(report, folder)
+    paths = write_files(report, folder, lag=replay_lag_history(context.instance))
     context.log.info(f"validation: {'clean' if report.clean else 'differences found'}; report in {paths['html']}")
     metadata: dict[str, Any] = {
         "clean": dg.MetadataValue.bool(report.clean),
@@ -93,6 +94,8 @@ def validation_report(context: dg.AssetExecutionContext, source_snapshot: dict[s
     }
     if "documents_plot" in paths:
         metadata["documents_plot"] = _image(paths["documents_plot"])
+    if "lag_plot" in paths:
+        metadata["replay_lag_plot"] = _image(paths["lag_plot"])
     return dg.MaterializeResult(value=report.to_dict(), metadata=metadata)
 
 

@@ -184,8 +184,10 @@ class ValidationScheduleModel(_Strict):
 
     cron: str = Field(default="*/30 * * * *", description="when the cheap checks re-run (read when the code "
                       "location loads: reload it after a change)")
-    enabled: bool = Field(default=False, description="start the schedule running; otherwise turn it on in the UI "
-                          "(Automation) or with `dagster schedule start validation_checks`")
+    enabled: bool | Literal["auto"] = Field(
+        default="auto", description="auto: the schedule runs, and its checks start once replay has started (before "
+        "that the target does not move); true: they run whenever a report exists; false: the schedule is stopped "
+        "(turn it on in the UI, Automation, or with `dagster schedule start validation_checks`)")
 
     @field_validator("cron")
     @classmethod

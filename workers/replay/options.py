@@ -28,9 +28,12 @@ class ReplayOptions(BaseModel):
     # time (milliseconds since the epoch). A group that committed resumes at its commits.
     from_timestamp_ms: int | None = Field(default=None, ge=0)
     rename: list[str] = Field(default_factory=list, description="OLD=NEW or regex:PATTERN=REPLACEMENT")
-    type_mode: Literal["drop", "index-per-type"] = "drop"
+    # restore: the reverse replayer's (typeless traffic sent to the target applied to an Elasticsearch 5/6 source).
+    type_mode: Literal["drop", "index-per-type", "restore"] = "drop"
     # index-per-type: per source index, the mapping types that get an index of their own.
     split_types: dict[str, list[str]] = Field(default_factory=dict)
+    # restore: per source index, its one mapping type (typeless document paths and bulk actions get it back).
+    restore_types: dict[str, str] = Field(default_factory=dict)
     transforms: list[str] = Field(default_factory=list, description="user transforms, module:function")
     gzip_target: bool = False
     tuples: str | None = Field(default=None, description="folder or s3://bucket/prefix; empty: not written")

@@ -40,11 +40,11 @@ def documents_plot(report: ValidationReport, path: Path) -> Path | None:
 
 
 def lag_plot(points: list[tuple[float, float]], path: Path) -> Path:
-    """Replay lag (seconds) over time, from (epoch seconds, lag seconds) observations."""
+    """Replay lag over time, from (epoch seconds, records behind) observations."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.plot([datetime.fromtimestamp(t, UTC) for t, _ in points], [lag for _, lag in points])
-    ax.set_ylabel("lag (s)")
+    ax.set_ylabel("records behind")
     ax.set_title("Replay lag")
     fig.autofmt_xdate()
     fig.tight_layout()

@@ -7,6 +7,8 @@ Order, and why:
    against: splitting a typed create-index by type, say, needs the types.
 2. types: typed paths and bodies made typeless, types routed to split indices (index-per-type).
 3. renames: after type routing, so a split index's name is renamed too (``TargetNames.name``: split, then rename).
+   In type mode ``restore`` (the reverse replayer, after a cutover) the two swap: the inverse renames first, then
+   the types put back, since ``restore_types`` names the source's indices (``restore_types.py``).
 4. gzip (``gzip_target``): the body is to be sent compressed.
 5. Host: the target's.
 6. auth: the captured credentials dropped, the target's added. Last, because SigV4 signs the final request: its
@@ -28,6 +30,7 @@ from workers.replay.transforms.compression import GzipTransform
 from workers.replay.transforms.host import HostTransform
 from workers.replay.transforms.options import TransformOptions
 from workers.replay.transforms.renames import RenameTransform
+from workers.replay.transforms.restore_types import RestoreTypeTransform
 from workers.replay.transforms.types import TypeTransform
 from workers.replay.transforms.user import UserTransform
 
@@ -39,9 +42,14 @@ def build_steps(options: TransformOptions, *, credentials: Any = None) -> list[T
     loaded, or target credentials that cannot be read). ``credentials``: botocore credentials for SigV4 (default:
     boto3's chain)."""
     steps: list[Transform] = [UserTransform(path) for path in options.user_transforms]
-    steps.append(TypeTransform(options.type_mode, options.split_types))
-    if options.rename:
-        steps.append(RenameTransform(options.rename))
+    if options.type_mode == "restore":
+        if options.rename:
+            steps.append(RenameTransform(options.rename))
+        steps.append(RestoreTypeTransform(options.restore_types))
+    else:
+        steps.append(TypeTransform(options.type_mode, options.split_types))
+        if options.rename:
+            steps.append(RenameTransform(options.rename))
     if options.gzip_target:
         steps.append(GzipTransform())
     steps += [HostTransform(options.target), AuthTransform(options.target, credentials)]
