@@ -4,6 +4,7 @@ from assets.approvals import GATE_ASSETS
 from assets.backfill import backfill_parity, doc_counts_match, shard_backfill
 from assets.cleanup import migration_cleanup
 from assets.clusters import source_cluster, target_cluster
+from assets.cutover import cutover
 from assets.metadata import metadata_evaluation, migrated_metadata, no_blocking_incompatibilities
 from assets.partitions import GROUP, SHARDS
 from assets.registration import snapshot_registration, target_has_room
@@ -16,6 +17,7 @@ __all__ = [
     "GROUP",
     "SHARDS",
     "backfill_parity",
+    "cutover",
     "doc_counts_match",
     "metadata_evaluation",
     "migrated_metadata",

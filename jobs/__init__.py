@@ -5,6 +5,7 @@ Assets are selected by their step (``workflow_model.steps``); the gates' jobs ar
 
 import dagster as dg
 
+from jobs.backout import backout_job
 from jobs.validation import validation_alert, validation_checks_job, validation_checks_schedule
 from workflow_model.steps import GATES, Step
 
@@ -66,6 +67,10 @@ AUTOMATED_JOBS = {
         "validate_migration", selection=_steps(Step.VALIDATION_REPORT),
         description="The validation report: counts, content fingerprints, metadata and queries, target against source.",
         tags={"migration/phase": "validation"}),
+    Step.CUTOVER: dg.define_asset_job(
+        "cut_over", selection=_steps(Step.CUTOVER),
+        description="Switch live traffic to the target through the capture proxies, once every captured write is "
+                    "replayed.", tags={"migration/phase": Step.CUTOVER.value}),
     Step.MIGRATION_CLEANUP: dg.define_asset_job(
         "clean_up_migration", selection=_steps(Step.MIGRATION_CLEANUP),
         description="Remove the workflow's temporary state once its validation is approved.",
@@ -79,8 +84,8 @@ validate_migration = AUTOMATED_JOBS[Step.VALIDATION_REPORT]
 
 # Typed for Definitions: the asset jobs are unresolved until then, the alert is an op job.
 JOBS: list = [observe_clusters, prepare_migration, *APPROVAL_JOBS.values(), *AUTOMATED_JOBS.values(),
-              validation_checks_job, validation_alert]
+              validation_checks_job, validation_alert, backout_job]
 
-__all__ = ["APPROVAL_JOBS", "AUTOMATED_JOBS", "JOBS", "backfill_shards", "check_backfill_parity", "migrate_metadata",
-           "observe_clusters", "observe_clusters_schedule", "prepare_migration", "validate_migration",
-           "validation_alert", "validation_checks_job", "validation_checks_schedule"]
+__all__ = ["APPROVAL_JOBS", "AUTOMATED_JOBS", "JOBS", "backfill_shards", "backout_job", "check_backfill_parity",
+           "migrate_metadata", "observe_clusters", "observe_clusters_schedule", "prepare_migration",
+           "validate_migration", "validation_alert", "validation_checks_job", "validation_checks_schedule"]

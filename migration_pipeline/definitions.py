@@ -7,6 +7,7 @@ import dagster as dg
 from assets import (
     GATE_ASSETS,
     backfill_parity,
+    cutover,
     doc_counts_match,
     metadata_evaluation,
     migrated_metadata,
@@ -29,7 +30,7 @@ from sensors import SENSORS
 defs = dg.Definitions(
     assets=[source_cluster, target_cluster, source_snapshot, metadata_evaluation, migrated_metadata,
             snapshot_registration, shard_backfill, backfill_parity, replay_catchup, validation_report,
-            migration_cleanup,
+            cutover, migration_cleanup,
             *GATE_ASSETS.values()],
     asset_checks=[no_blocking_incompatibilities, target_has_room, doc_counts_match, validation_checks],
     jobs=JOBS,

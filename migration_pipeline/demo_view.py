@@ -38,6 +38,7 @@ PHASE_LABELS: dict[str, str] = {
     Step.BACKFILL_PARITY.value: "parity check",
     Step.REPLAY_CATCHUP.value: "replay catch-up",
     Step.VALIDATION_REPORT.value: "validation report",
+    Step.CUTOVER.value: "traffic switch",
     Step.MIGRATION_CLEANUP.value: "cleanup",
     **{g.name: g.name.replace("_", " ") for g in GATES},
 }
@@ -71,6 +72,10 @@ def phase_detail(step: str, meta: dict[str, Any]) -> str:
     if step == Step.VALIDATION_REPORT:
         return ("clean: contents match" if meta.get("clean") else
                 f"DIFFERENCES: {meta.get('differing_documents', 0)} documents listed") + f" ({meta.get('report_html')})"
+    if step == Step.CUTOVER:
+        if meta.get("switch") == "off":
+            return "off (no proxies to switch)"
+        return f"traffic on the {meta.get('side')}; writes held {float(meta.get('hold_s') or 0):.2f}s"
     if step in (Step.SNAPSHOT_REGISTRATION, Step.MIGRATION_CLEANUP):
         return str(meta.get("gate_summary") or meta.get("summary") or "")
     return ""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from resources.workflow import WorkflowResource
-from workers.common.clusters import BasicAuth, CertAuth, SigV4Auth
+from workers.common.clusters import BasicAuth, CertAuth, ClusterConnection, SigV4Auth
 from workers.common.errors import ConfigurationError
 from workers.replay.group import ReplayerGroup, password_env_names
 from workers.replay.start_time import replay_start_ms
@@ -75,15 +75,10 @@ def _location(value: str, local: Path) -> str | None:
     return str(local) if value == "local" else value
 
 
-def replayer_args(config: WorkflowConfig, snapshot: dict[str, Any], workflow: WorkflowResource) -> list[str]:
-    """The replayer's flags from the workflow config and the snapshot asset's value (no secret values: passwords
-    travel as the names of the variables holding them)."""
-    replay, target = config.replay, config.target.connection()
-    # The group id is the group's own flag (ReplayerGroup sets it for every member).
-    args = ["--kafka-brokers", replay.kafka_brokers, "--kafka-topic", replay.topic,
-            "--target-endpoint", target.endpoint, "--target-timeout", str(target.timeout_s),
-            "--type-mode", config.backfill_type_mode]
-    auth = target.auth
+def _cluster_args(cluster: ClusterConnection) -> list[str]:
+    """The replayer's flags for the cluster it sends to (passwords as the names of their variables)."""
+    args = ["--target-endpoint", cluster.endpoint, "--target-timeout", str(cluster.timeout_s)]
+    auth = cluster.auth
     if isinstance(auth, BasicAuth):
         args += ["--target-username", auth.username, "--target-password-env", auth.password_env]
     elif isinstance(auth, SigV4Auth):
@@ -91,22 +86,20 @@ def replayer_args(config: WorkflowConfig, snapshot: dict[str, Any], workflow: Wo
     elif isinstance(auth, CertAuth):
         args += ["--target-client-cert", auth.cert_file] + (["--target-client-key", auth.key_file]
                                                              if auth.key_file else [])
-    if target.tls.ca_file:
-        args += ["--target-ca-cert", target.tls.ca_file]
-    if not target.tls.verify:
+    if cluster.tls.ca_file:
+        args += ["--target-ca-cert", cluster.tls.ca_file]
+    if not cluster.tls.verify:
         args.append("--target-insecure")
-    if replay.max_speed:
-        args.append("--max-speed")
-    else:
-        args += ["--speedup-factor", str(replay.speedup_factor)]
-    started = snapshot.get("start_time_ms")
-    if isinstance(started, int):
-        args += ["--from-timestamp", str(replay_start_ms(started, replay.overlap_s))]
-    for rule in config.metadata.rename:
-        args += ["--rename", rule]
+    return args
+
+
+def _common_args(config: WorkflowConfig, workflow: WorkflowResource, group_id: str) -> list[str]:
+    """Speed, user transforms, tuples, dead letters and Kafka security: the same for both directions."""
+    replay = config.replay
+    args = ["--max-speed"] if replay.max_speed else ["--speedup-factor", str(replay.speedup_factor)]
     for transform in replay.transforms:
         args += ["--transform", transform]
-    folder = workflow.replay_dir() / replay.group_id
+    folder = workflow.replay_dir() / group_id
     tuples = _location(replay.tuples, folder / "tuples")
     if tuples:
         args += ["--tuples", tuples]
@@ -124,6 +117,52 @@ def replayer_args(config: WorkflowConfig, snapshot: dict[str, Any], workflow: Wo
         if value:
             args += [flag, value]
     return args
+
+
+def replayer_args(config: WorkflowConfig, snapshot: dict[str, Any], workflow: WorkflowResource) -> list[str]:
+    """The replayer's flags from the workflow config and the snapshot asset's value (no secret values: passwords
+    travel as the names of the variables holding them)."""
+    replay = config.replay
+    # The group id is the group's own flag (ReplayerGroup sets it for every member).
+    args = ["--kafka-brokers", replay.kafka_brokers, "--kafka-topic", replay.topic,
+            *_cluster_args(config.target.connection()), "--type-mode", config.backfill_type_mode]
+    started = snapshot.get("start_time_ms")
+    if isinstance(started, int):
+        args += ["--from-timestamp", str(replay_start_ms(started, replay.overlap_s))]
+    for rule in config.metadata.rename:
+        args += ["--rename", rule]
+    return args + _common_args(config, workflow, replay.group_id)
+
+
+def reverse_replayer_args(config: WorkflowConfig, workflow: WorkflowResource,
+                          restore_types: dict[str, str]) -> list[str]:
+    """The reverse replayer's flags: the reverse topic from its beginning, sent to the source, the renames undone
+    and, for an Elasticsearch 5/6 source, each index's mapping type put back. A regex rename cannot be undone (an
+    error names it); the user transforms are the forward direction's and are not applied."""
+    from workers.replay.transforms.renames import inverse_renames
+
+    replay, cutover = config.replay, config.cutover
+    if config.backfill_type_mode == "index-per-type":
+        raise ConfigurationError("metadata.transformations.multi_type is split: writes to the split indices cannot "
+                                 "be merged back into one typed source index, so a back-out would lose them")
+    args = ["--kafka-brokers", replay.kafka_brokers, "--kafka-topic", cutover.reverse_topic_of(replay.topic),
+            *_cluster_args(config.source.connection())]
+    args += ["--type-mode", "restore"] if restore_types else ["--type-mode", "drop"]
+    for index, mapping_type in sorted(restore_types.items()):
+        args += ["--restore-type", f"{index}={mapping_type}"]
+    for rule in inverse_renames(config.metadata.rename):
+        args += ["--rename", rule]
+    common = _common_args(config, workflow, cutover.reverse_group_id)
+    # The forward transforms rewrite source-bound traffic for the target: not for this direction.
+    while "--transform" in common:
+        at = common.index("--transform")
+        del common[at:at + 2]
+    return args + common
+
+
+def reverse_replayer_group(config: WorkflowConfig, workflow: WorkflowResource) -> ReplayerGroup:
+    """The local reverse replayer group (after a cutover it keeps the source current for a back-out)."""
+    return ReplayerGroup(workflow.replay_dir() / config.cutover.reverse_group_id, config.cutover.reverse_group_id)
 
 
 def replayer_group(config: WorkflowConfig, workflow: WorkflowResource) -> ReplayerGroup:

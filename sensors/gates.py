@@ -22,10 +22,11 @@ migration_gates = dg.AutomationConditionSensorDefinition(
 
 
 def due_auto_approvals(instance: dg.DagsterInstance, config: WorkflowConfig) -> list[tuple[str, int]]:
-    """(gate, storage id to approve) for each gate the config skips whose subject changed since its last approval."""
+    """(gate, storage id to approve) for each gate the workflow approves itself (``approves_itself``: skipped by
+    the config, or nothing to decide) whose subject changed since its last approval."""
     due = []
     for gate in GATES:
-        if not config.approvals.skipped(gate.name):
+        if not config.approves_itself(gate.name):
             continue
         subject = latest_record(instance, gate.approves)
         if subject is None:

@@ -14,7 +14,7 @@ from workers.common.clusters import BasicAuth, ClusterConnection
 from workers.common.errors import ConfigurationError
 from workers.metadata.rename import RenameRules
 from workers.rfs.options import DEFAULT_COORDINATION_INDEX
-from workflow_model.steps import GATE_NAMES
+from workflow_model.steps import GATE_NAMES, Step
 
 
 class _Strict(BaseModel):
@@ -244,6 +244,36 @@ class ReplayModel(_Strict):
         return self
 
 
+class CutoverModel(_Strict):
+    """Switching live traffic through the capture proxies' admin API, and the reverse replay that makes a back-out
+    lose nothing. Off (the cutover step does nothing) unless replay is on and proxies are listed."""
+
+    proxy_admin_urls: list[str] = Field(default_factory=list, description="the admin listener of every capture "
+                                        "proxy (each --workers process has its own port), e.g. http://proxy:9300")
+    admin_token_env: str = Field(default="PROXY_ADMIN_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                 description="name of the variable holding the proxies' admin token")
+    admin_ca_file: str | None = Field(default=None, description="CA of the admin listeners' certificates (https)")
+    admin_insecure: bool = Field(default=False, description="skip TLS verification of the admin listeners")
+    reverse_topic: str | None = Field(default=None, description="the topic the proxies capture to once the target "
+                                      "serves traffic; default: the capture topic + '.reverse'")
+    reverse_group_id: str = Field(default="migration-reverse-replayer", min_length=1)
+    drain_timeout_s: float = Field(default=20.0, gt=0, description="longest wait for the replayer to apply the last "
+                                   "captured write while writes are held; past it the cutover aborts")
+    max_hold_s: float = Field(default=30.0, gt=0, description="the proxies release held writes after this long "
+                              "whatever happens (must exceed drain_timeout_s)")
+
+    @model_validator(mode="after")
+    def _hold_exceeds_drain(self) -> CutoverModel:
+        if self.max_hold_s <= self.drain_timeout_s:
+            raise ValueError(f"cutover.max_hold_s ({self.max_hold_s}) must exceed cutover.drain_timeout_s "
+                             f"({self.drain_timeout_s}): the proxies would release writes while the drain waits")
+        return self
+
+    def reverse_topic_of(self, topic: str) -> str:
+        """The reverse capture topic for the capture ``topic``."""
+        return self.reverse_topic or f"{topic}.reverse"
+
+
 class ApprovalsModel(_Strict):
     """Which gates a person must approve; skipped gates are approved by the workflow itself (and recorded)."""
 
@@ -273,6 +303,7 @@ class WorkflowConfig(_Strict):
     metadata: MetadataModel = Field(default_factory=MetadataModel)
     backfill: BackfillModel = Field(default_factory=BackfillModel)
     replay: ReplayModel = Field(default_factory=ReplayModel)
+    cutover: CutoverModel = Field(default_factory=CutoverModel)
     approvals: ApprovalsModel = Field(default_factory=ApprovalsModel)
     validation: ValidationModel = Field(default_factory=ValidationModel)
 
@@ -290,6 +321,16 @@ class WorkflowConfig(_Strict):
     def backfill_type_mode(self) -> Literal["drop", "index-per-type"]:
         """How the backfill treats Elasticsearch <= 6 types: as the metadata migration's multi-type handling."""
         return "index-per-type" if self.metadata.transformations.multi_type == "split" else "drop"
+
+    @property
+    def cutover_enabled(self) -> bool:
+        """Capture and replay on, and proxies to switch: otherwise the cutover step has nothing to do."""
+        return self.replay.enabled and bool(self.cutover.proxy_admin_urls)
+
+    def approves_itself(self, gate: str) -> bool:
+        """True when the workflow approves ``gate`` on its own: skipped by ``approvals``, or the cutover's gate when
+        there is nothing to switch (a person would approve a step that does nothing)."""
+        return self.approvals.skipped(gate) or (gate == Step.CUTOVER_APPROVAL and not self.cutover_enabled)
 
     def snapshot_fingerprint(self) -> str:
         """A digest of what decides the snapshot and its shards: when it changes, a new submit takes a new one."""

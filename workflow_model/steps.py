@@ -28,6 +28,8 @@ class Step(StrEnum):
     BACKFILL_PARITY = "backfill_parity"
     REPLAY_CATCHUP = "replay_catchup"
     VALIDATION_REPORT = "validation_report"
+    CUTOVER_APPROVAL = "cutover_approval"
+    CUTOVER = "cutover"
     VALIDATION_APPROVAL = "validation_approval"
     MIGRATION_CLEANUP = "migration_cleanup"
 
@@ -53,7 +55,7 @@ class Gate:
 
 
 # In the order a migration meets them: after the metadata evaluation, after the metadata migration, the last check
-# before the backfill, and after the backfill (its validation).
+# before the backfill, before the cutover (live migrations), and the final approval of the validation.
 GATES: tuple[Gate, ...] = (
     Gate(Step.METADATA_APPROVAL, approves=Step.METADATA_EVALUATION, releases=Step.MIGRATED_METADATA,
          question="Approve the evaluated metadata plan before anything is written to the target."),
@@ -63,6 +65,10 @@ GATES: tuple[Gate, ...] = (
     Gate(Step.BACKFILL_APPROVAL, approves=Step.SNAPSHOT_REGISTRATION, releases=Step.SHARD_BACKFILL,
          question="Last check before documents are written: the shards and counts in scope, the allow lists, and "
                   "the target's free disk against what the backfill will write."),
+    Gate(Step.CUTOVER_APPROVAL, approves=Step.VALIDATION_REPORT, releases=Step.CUTOVER,
+         question="Switch live traffic to the target: the validation report and the replay's lag are the evidence; "
+                  "the proxies hold writes until the replayer has applied every captured one, then send all "
+                  "traffic to the target (a no-op without capture and replay)."),
     Gate(Step.VALIDATION_APPROVAL, approves=Step.VALIDATION_REPORT, releases=Step.MIGRATION_CLEANUP,
          question="Approve the validation report (counts, content fingerprints, metadata and queries of the target "
                   "against the source); the workflow's temporary state is then cleaned up (the migrated data is "
@@ -75,8 +81,8 @@ GATE_NAMES: tuple[str, ...] = tuple(g.name for g in GATES)
 PHASES: tuple[Step, ...] = (Step.SOURCE_SNAPSHOT, Step.METADATA_EVALUATION, Step.METADATA_APPROVAL,
                             Step.MIGRATED_METADATA, Step.MIGRATED_METADATA_APPROVAL, Step.SNAPSHOT_REGISTRATION,
                             Step.BACKFILL_APPROVAL, Step.SHARD_BACKFILL, Step.BACKFILL_PARITY,
-                            Step.REPLAY_CATCHUP, Step.VALIDATION_REPORT, Step.VALIDATION_APPROVAL,
-                            Step.MIGRATION_CLEANUP)
+                            Step.REPLAY_CATCHUP, Step.VALIDATION_REPORT, Step.CUTOVER_APPROVAL, Step.CUTOVER,
+                            Step.VALIDATION_APPROVAL, Step.MIGRATION_CLEANUP)
 # The replay catches up once the backfill is complete and counted (a no-op when replay is off); the validation
 # report follows it, so that it checks the target with the captured traffic applied.
 REPLAY_FOLLOWS = Step.BACKFILL_PARITY

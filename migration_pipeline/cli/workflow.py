@@ -251,6 +251,41 @@ def approve(steps: Annotated[list[str] | None, typer.Argument(
 
 @app.command()
 @handle_errors
+def cutover(by: Annotated[str | None, typer.Option("--by", help="Who approves (default: $USER)")] = None,
+            ticket: Annotated[str | None, typer.Option("--ticket", help="Change ticket or reason")] = None,
+            dagster_url: DagsterUrl = None) -> None:
+    """Switch live traffic to the target: approves the cutover gate, and the cutover runs (docs/cutover.md).
+
+    The same as `workflow approve step cutover_approval`. The proxies hold writes until the replayer has applied
+    every captured one, then send all traffic to the target; a drain that takes too long aborts and leaves the
+    traffic on the source.
+    """
+    driver = open_driver(dagster_url, _say)
+    driver.approve(Step.CUTOVER_APPROVAL.value, by or os.environ.get("USER") or "unknown", ticket, "approve")
+    if not dagster_url:
+        _print_status(driver.status())
+        _exit_for(driver.status())
+
+
+@app.command()
+@handle_errors
+def backout(dagster_url: DagsterUrl = None) -> None:
+    """Move live traffic back to the source: writes held until the reverse replayer has applied every write made on
+    the target, then the proxies switch back (the `backout` job)."""
+    from jobs import backout_job
+
+    driver = open_driver(dagster_url, _say)
+    try:
+        driver.run_job(backout_job.name)
+    except WorkflowError as exc:
+        _say(str(exc))
+        raise typer.Exit(1) from None
+    if not dagster_url:
+        _print_status(driver.status())
+
+
+@app.command()
+@handle_errors
 def log(phase: Annotated[str | None, typer.Argument(
             help=f"all (default), or one phase: {valid_names()}", show_default=False)] = None,
         dagster_url: DagsterUrl = None,

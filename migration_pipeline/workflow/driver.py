@@ -24,6 +24,9 @@ class Driver(Protocol):
     def status(self) -> WorkflowStatus:
         """The workflow's status."""
 
+    def run_job(self, job: str) -> None:
+        """Run (in-process) or launch (webserver) a job that takes no config, such as ``backout``."""
+
     def log_lines(self, limit: int) -> list[tuple[str, str]]:
         """(unique id, line) of recent events, oldest first."""
 

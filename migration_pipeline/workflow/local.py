@@ -15,7 +15,7 @@ from typing import Any
 
 import dagster as dg
 
-from assets.approvals import AUTO_APPROVER, metadata_of
+from assets.approvals import AUTO_APPROVAL_REASON, AUTO_APPROVER, metadata_of
 from jobs import AUTOMATED_JOBS
 from migration_pipeline.workflow import local_outputs
 from migration_pipeline.workflow.instance import runs_configure_logging
@@ -110,6 +110,11 @@ class LocalWorkflow:
         self.say(f"{gate}: {decision} recorded for {approved_by}")
         self.advance()
 
+    def run_job(self, job: str) -> None:
+        """Run ``job`` in this process (a WorkflowError when it fails)."""
+        self._execute(job)
+        self.say(f"{job}: done")
+
     def _load_cursor(self) -> Any:
         path = self._cursor_path
         return dg.deserialize_value(path.read_text()) if path.is_file() else None
@@ -139,7 +144,7 @@ class LocalWorkflow:
                 raise
             due = due_auto_approvals(self.instance, load_active())
             for gate, _ in due:
-                self.say(f"{gate}: approved by the workflow config (approvals.skip)")
+                self.say(f"{gate}: approved by the workflow config ({AUTO_APPROVAL_REASON})")
                 self._execute(APPROVAL_JOBS[gate].name, run_config=approval_run_config(gate, AUTO_APPROVER),
                               tags={"migration/approved_by": AUTO_APPROVER})
             if not result.total_requested and not due:

@@ -141,6 +141,10 @@ class RemoteWorkflow:
         run_id: str = result["run"]["runId"]
         return run_id
 
+    def run_job(self, job: str) -> None:
+        """Launch ``job`` on the webserver's instance."""
+        self.say(f"{job}: launched (run {self.launch(job)})")
+
     def submit(self, new_snapshot: bool = False) -> None:
         """Launch the prepare job (or a backfill of the shards left); the daemon's sensors take it from there."""
         from workflow_model import load_active

@@ -105,6 +105,15 @@ def _detail(name: str, facts: AssetFacts) -> str:
         failed = [c for c, ok in (meta.get("checks") or {}).items() if not ok]
         return (f"clean, {meta.get('target_documents')} documents" if meta.get("clean") else
                 f"differences: {', '.join(failed) or '?'} ({meta.get('differing_documents', 0)} documents listed)")
+    if name == Step.REPLAY_CATCHUP and meta:
+        if meta.get("replay") == "off":
+            return "off (replay.enabled is false)"
+        return f"caught up: {meta.get('lag_records')} records behind, {meta.get('replayers')} replayer(s)"
+    if name == Step.CUTOVER and meta:
+        if meta.get("switch") == "off":
+            return "off: no proxies to switch (point the clients at the target yourself)"
+        where = "traffic on the target" if meta.get("side") == "target" else "traffic back on the source (back-out)"
+        return f"{where}; writes held {float(meta.get('hold_s') or 0):.2f}s"
     if name == Step.MIGRATION_CLEANUP and meta:
         return str(meta.get("summary") or "")
     return str(meta.get("gate_summary") or "")

@@ -125,7 +125,26 @@ def proxy(
                                         "BODY_TIMEOUT")] = 60.0,
     no_uvloop: Annotated[bool, _opt("Use asyncio's default event loop.", "NO_UVLOOP", "--no-uvloop")] = False,
     workers: Annotated[int, _opt("Processes sharing the port (SO_REUSEPORT); worker i serves metrics on the "
-                                 "metrics port + i.", "WORKERS")] = 1,
+                                 "metrics port + i, and the admin API on the admin port + i.", "WORKERS")] = 1,
+    admin_listen: Annotated[str | None, _opt(
+        "HOST:PORT for the cutover admin API (off by default; ':PORT' listens on 127.0.0.1). A cutover must "
+        "address every proxy and every worker (port + i).", "ADMIN_LISTEN")] = None,
+    admin_token_env: Annotated[str | None, _opt(
+        "Name of the environment variable holding the admin API's bearer token (required with --admin-listen).",
+        "ADMIN_TOKEN_ENV")] = None,
+    switch_target: Annotated[str | None, _opt(
+        "The target cluster, http(s)://host:port: where requests go once the admin API switched to it.",
+        "SWITCH_TARGET")] = None,
+    switch_target_ca: Annotated[str | None, _opt("PEM CA for the switch target's certificate.",
+                                                 "SWITCH_TARGET_CA")] = None,
+    switch_target_insecure: Annotated[bool, _opt("Do not verify the switch target's TLS certificate.",
+                                                 "SWITCH_TARGET_INSECURE", "--switch-target-insecure")] = False,
+    reverse_topic: Annotated[str | None, _opt(
+        "Capture topic while the target is the destination (default: the Kafka topic + '.reverse').",
+        "REVERSE_TOPIC")] = None,
+    max_hold_s: Annotated[float, _opt(
+        "Longest time writes are held by pause-writes; past it the proxy releases them on the current side.",
+        "MAX_HOLD_S")] = 30.0,
     log_format: Annotated[str, _opt("text or json.", "LOG_FORMAT")] = "text",
     log_level: Annotated[str, _opt("debug, info, warning, error.", "LOG_LEVEL")] = "info",
     debug: Annotated[bool, _opt("Show tracebacks on errors.", "DEBUG", "--debug")] = False,
@@ -151,7 +170,9 @@ def proxy(
             max_record_bytes=max_record_bytes, metrics_listen=metrics_listen, shutdown_timeout_s=shutdown_timeout,
             idle_timeout_s=idle_timeout, header_timeout_s=header_timeout, body_timeout_s=body_timeout,
             use_uvloop=not no_uvloop, workers=workers, durable_read_posts=durable_read_posts,
-            forward_before_ack=bench_forward_before_ack)
+            forward_before_ack=bench_forward_before_ack, admin_listen=admin_listen, admin_token_env=admin_token_env,
+            switch_target=switch_target, switch_target_ca=switch_target_ca,
+            switch_target_insecure=switch_target_insecure, reverse_topic=reverse_topic, max_hold_s=max_hold_s)
         from workers.capture.server import main
 
         main(options)
@@ -173,7 +194,10 @@ def build_options(*, listen: str, destination: str, kafka_brokers: str, kafka_to
                   metrics_listen: str | None, shutdown_timeout_s: float, use_uvloop: bool,
                   idle_timeout_s: float = 60.0, header_timeout_s: float = 30.0, body_timeout_s: float = 60.0,
                   workers: int = 1, durable_read_posts: bool = False,
-                  forward_before_ack: bool = False) -> ProxyOptions:
+                  forward_before_ack: bool = False, admin_listen: str | None = None,
+                  admin_token_env: str | None = None, switch_target: str | None = None,
+                  switch_target_ca: str | None = None, switch_target_insecure: bool = False,
+                  reverse_topic: str | None = None, max_hold_s: float = 30.0) -> ProxyOptions:
     """ProxyOptions from the command-line values (kept apart from typer so tests can call it)."""
     if not destination:
         raise ConfigurationError("--destination is required")
@@ -182,6 +206,14 @@ def build_options(*, listen: str, destination: str, kafka_brokers: str, kafka_to
     host, port = parse_host_port(listen, "--listen")
     metrics_host, metrics_port = parse_host_port(metrics_listen, "--metrics-listen") if metrics_listen else (None,
                                                                                                            None)
+    admin_host, admin_port = None, None
+    if admin_listen:
+        admin_host, admin_port = parse_host_port(admin_listen, "--admin-listen")
+        if not admin_listen.rpartition(":")[0]:
+            admin_host = "127.0.0.1"  # ":PORT": loopback only, never every interface by default
+    target = Destination.parse(switch_target, "--switch-target") if switch_target else None
+    if (switch_target_ca or switch_target_insecure) and target is None:
+        raise ConfigurationError("--switch-target-ca and --switch-target-insecure need --switch-target")
     kafka_options = None if no_capture else KafkaOptions(kafka_brokers, kafka_topic, **kafka)  # type: ignore[arg-type]
     return ProxyOptions(
         listen_host=host, listen_port=port, destination=Destination.parse(destination), kafka=kafka_options,
@@ -191,7 +223,9 @@ def build_options(*, listen: str, destination: str, kafka_brokers: str, kafka_to
         metrics_host=metrics_host, metrics_port=metrics_port, shutdown_timeout_s=shutdown_timeout_s,
         idle_timeout_s=idle_timeout_s, header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s,
         use_uvloop=use_uvloop, workers=workers, durable_read_posts=durable_read_posts,
-        forward_before_ack=forward_before_ack)
+        forward_before_ack=forward_before_ack, admin_host=admin_host, admin_port=admin_port,
+        admin_token_env=admin_token_env, switch_target=target, switch_target_ca_file=switch_target_ca,
+        switch_target_insecure=switch_target_insecure, reverse_topic=reverse_topic, max_hold_s=max_hold_s)
 
 
 def app() -> typer.Typer:

@@ -23,7 +23,7 @@ log = logging.getLogger("workers.capture.connection")
 class ClientConnection:
     """Serves one accepted connection until either side closes it."""
 
-    __slots__ = ("_ctx", "_reader_task", "conn_id", "recorder", "requests", "responses", "writer")
+    __slots__ = ("_ctx", "_queue", "_reader_task", "conn_id", "recorder", "requests", "responses", "writer")
 
     def __init__(self, ctx: ConnectionContext, channel: Channel, conn_id: str) -> None:
         self._ctx = ctx
@@ -31,7 +31,7 @@ class ClientConnection:
         self.writer = channel
         self.conn_id = conn_id
         self.recorder = ctx.recorder(conn_id)
-        queue = Handoff()
+        queue = self._queue = Handoff()
         self.requests = RequestSide(ctx, channel, conn_id, self.recorder, queue)
         self.responses = ResponseSide(ctx, channel, conn_id, self.recorder, queue)
         self._reader_task: asyncio.Task[None] | None = None
@@ -54,8 +54,13 @@ class ClientConnection:
             self._reader_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader_task
+            for txn in self._queue.drain():
+                if txn is not None and txn.write:
+                    self._ctx.switch.finished()  # a write never answered: no longer in flight
             if self.requests.upstream:
                 self.requests.upstream.close()
+            if self.responses.upstream:
+                self.responses.upstream.close()
             writer.close()
             if writer.timed_out is not None:
                 reason = writer.timed_out
@@ -67,7 +72,8 @@ class ClientConnection:
                 if urgent is not None and urgent.sealed and urgent.future is not None and not urgent.future.done():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(urgent.future), self._ctx.close_wait_s)
-                await self.recorder.closed(reason, self.requests.seq, self.requests.suppressed,
+                await self.recorder.closed(reason, self.requests.seq,
+                                           self.requests.suppressed - self.responses.segment_suppressed,
                                            self.requests.incomplete)
 
     def begin_drain(self) -> None:

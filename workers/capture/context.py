@@ -17,6 +17,7 @@ from workers.capture.kafka_sink import KafkaSink
 from workers.capture.metrics import ProxyMetrics
 from workers.capture.options import Destination, ProxyOptions, Suppression
 from workers.capture.recorder import ConnectionRecorder
+from workers.capture.switch import SwitchState
 
 # The connection's own logger name, whichever module logs: --log-format json reports it.
 log = logging.getLogger("workers.capture.connection")
@@ -70,11 +71,15 @@ class ConnectionContext:
     destination: Destination
     destination_ssl: ssl.SSLContext | None
     connect_timeout_s: float
+    # Which side requests are admitted on (the source's route is the destination above), and the write hold.
+    switch: SwitchState
 
     @classmethod
     def build(cls, options: ProxyOptions, metrics: ProxyMetrics, sink: KafkaSink | None,
-              destination_ssl: ssl.SSLContext | None) -> ConnectionContext:
+              destination_ssl: ssl.SSLContext | None, switch: SwitchState | None = None) -> ConnectionContext:
         """The context of a proxy running with ``options``."""
+        if switch is None:
+            switch = SwitchState.build(options, metrics, destination_ssl)
         return cls(
             metrics=metrics, uncaptured=UncapturedLog(metrics.uncaptured), sink=sink, node_id=options.node_id,
             max_record_bytes=options.max_record_bytes,
@@ -83,8 +88,10 @@ class ConnectionContext:
             reject_uncaptured=options.on_capture_failure == "reject",
             release_after_ack=not options.forward_before_ack, max_head_bytes=options.max_head_bytes,
             added_headers=options.added_headers, destination=options.destination, destination_ssl=destination_ssl,
-            connect_timeout_s=options.connect_timeout_s)
+            connect_timeout_s=options.connect_timeout_s, switch=switch)
 
     def recorder(self, conn_id: str) -> ConnectionRecorder | None:
-        """The recorder of a new connection (None when capture is off)."""
-        return ConnectionRecorder(self.sink, self.node_id, conn_id, self.max_record_bytes) if self.sink else None
+        """The recorder of a new connection (None when capture is off), its events in the current side's topic."""
+        if self.sink is None:
+            return None
+        return ConnectionRecorder(self.sink, self.node_id, conn_id, self.max_record_bytes, self.switch.route.topic)

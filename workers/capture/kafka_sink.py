@@ -133,9 +133,11 @@ def _startup_failure(options: KafkaOptions, error: KafkaError) -> str | None:
 class _Lane:
     """One producer, what serves its delivery reports, and the records of the current loop turn."""
 
-    def __init__(self, name: str, producer: Producer) -> None:
+    def __init__(self, name: str, producer: Producer, topic: str) -> None:
         self.name = name
         self.producer = producer
+        # The topic of the records in ``pending`` (a batch goes to one topic).
+        self.topic = topic
         self.reports: list[_Delivery] = []
         self.pending: list[dict[str, Any]] = []
         self.pending_meta: list[tuple[Ticket | None, float, int]] = []
@@ -165,9 +167,10 @@ class KafkaSink:
         # Errors seen by the start-up check (``check_brokers``), None outside it.
         self._startup_errors: list[KafkaError] | None = None
         try:
-            self._urgent = _Lane("urgent", Producer({**config, "client.id": f"{options.client_id}-urgent"}))
+            self._urgent = _Lane("urgent", Producer({**config, "client.id": f"{options.client_id}-urgent"}),
+                                 options.topic)
             self._background = _Lane("background", Producer(
-                {**config, "linger.ms": max(options.linger_ms, options.background_linger_ms)}))
+                {**config, "linger.ms": max(options.linger_ms, options.background_linger_ms)}), options.topic)
         except KafkaException as exc:  # a setting librdkafka refuses, an unreadable CA or key file
             raise ConfigurationError(f"Kafka {options.brokers}: the client settings were refused: "
                                      f"{exc.args[0].str() if exc.args else exc}") from None
@@ -313,17 +316,19 @@ class KafkaSink:
         """True when a record of ``size`` bytes can be queued now (``enqueue``) without exceeding the buffer."""
         return self._queued_bytes + size <= self._budget and self._queued < _MAX_QUEUED
 
-    async def produce(self, key: bytes, value: bytes, ticket: Ticket | None, urgent: bool = False) -> None:
-        """Queue one record (``urgent``: a response waits for it); waits only while the records waiting for
-        Kafka fill the buffer (bounded memory)."""
+    async def produce(self, key: bytes, value: bytes, ticket: Ticket | None, urgent: bool = False,
+                      topic: str | None = None) -> None:
+        """Queue one record (``urgent``: a response waits for it) to ``topic`` (None: the proxy's topic); waits
+        only while the records waiting for Kafka fill the buffer (bounded memory)."""
         size = len(value)
         if not self.has_room(size):
             deadline = time.monotonic() + self._options.delivery_timeout_ms / 1000
             while self._queued and not self.has_room(size) and time.monotonic() < deadline:
                 await asyncio.sleep(0.002)
-        self.enqueue(key, value, ticket, urgent)
+        self.enqueue(key, value, ticket, urgent, topic)
 
-    def enqueue(self, key: bytes, value: bytes, ticket: Ticket | None, urgent: bool = False) -> None:
+    def enqueue(self, key: bytes, value: bytes, ticket: Ticket | None, urgent: bool = False,
+                topic: str | None = None) -> None:
         """Queue one record at once: ``produce`` without the wait for room (the caller checked ``has_room``)."""
         size = len(value)
         if ticket is not None:
@@ -331,6 +336,13 @@ class KafkaSink:
         self._queued_bytes += size
         self._queued += 1
         lane = self._urgent if urgent else self._background
+        if topic is None:
+            topic = self.topic
+        if topic != lane.topic:
+            # Another topic (the cutover switch's): what is pending for the former one goes first, in order.
+            if lane.pending:
+                self._flush(lane)
+            lane.topic = topic
         started = time.perf_counter()
         lane.pending.append({"key": key, "value": value,
                              "callback": functools.partial(self._delivered, lane, ticket, started, size)})
@@ -344,9 +356,11 @@ class KafkaSink:
         lane.flush_scheduled = False
         batch, lane.pending = lane.pending, []
         meta, lane.pending_meta = lane.pending_meta, []
+        if not batch:
+            return
         queued = 0
         try:
-            queued = lane.producer.produce_batch(self.topic, batch)
+            queued = lane.producer.produce_batch(lane.topic, batch)
         except (BufferError, KafkaException) as exc:
             log.warning("capture records refused by the producer: %s", exc)
             for message in batch:
@@ -362,6 +376,19 @@ class KafkaSink:
         self.produced += queued
         if lane is self._background:
             self._schedule_background_poll()
+
+    async def topic_error(self, topic: str, timeout_s: float = 5.0) -> str | None:
+        """Why records cannot go to ``topic`` (it does not exist, is not authorized, no answer), None when they can."""
+        try:
+            metadata = await asyncio.to_thread(self._urgent.producer.list_topics, topic, timeout=timeout_s)
+        except KafkaException as exc:
+            return exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else str(exc)
+        info = metadata.topics.get(topic)
+        if info is None:
+            return "not in the brokers' metadata"
+        if info.error is not None:
+            return str(info.error.str())
+        return None
 
     async def close(self, timeout_s: float) -> int:
         """Stop serving and flush what is queued; returns the number of records left undelivered."""

@@ -49,6 +49,20 @@ class ProxyMetrics:
         self.timeouts = Counter("capture_proxy_timeouts",
                                 "Client connections closed for a timeout: idle (no request), header (a request head "
                                 "not complete in time) or body (a request body stalled).", ["reason"], registry=r)
+        # The cutover switch (workers.capture.switch).
+        self.held = Gauge("capture_proxy_held_requests", "Mutating requests held while writes are paused.",
+                          registry=r)
+        self.paused = Gauge("capture_proxy_writes_paused", "1 while writes are paused (held) for a switch.",
+                            registry=r)
+        self.side = Gauge("capture_proxy_side_target", "1 while requests go to the switch target, 0 on the source.",
+                          registry=r)
+        self.hold_seconds = Counter("capture_proxy_hold_seconds", "Seconds writes were paused, over every hold.",
+                                    registry=r)
+        self.switches = Counter("capture_proxy_switches", "Switches of the destination, by the side switched to.",
+                                ["to"], registry=r)
+        self.hold_aborts = Counter("capture_proxy_hold_aborts",
+                                   "Holds the proxy released by itself (max hold reached, or in-flight writes "
+                                   "that did not finish in time).", registry=r)
         self.kafka_healthy = Gauge("capture_proxy_kafka_healthy", "1 while Kafka acknowledges capture records.",
                                    registry=r)
 

@@ -31,15 +31,21 @@ class Destination:
     port: int
 
     @classmethod
-    def parse(cls, url: str) -> Destination:
+    def parse(cls, url: str, option: str = "--destination") -> Destination:
         """``http(s)://host[:port]``; a path is refused since requests keep their own."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(f"--destination {url!r} must be http(s)://host[:port]")
+            raise ConfigurationError(f"{option} {url!r} must be http(s)://host[:port]")
         if parts.path not in ("", "/") or parts.query:
-            raise ConfigurationError(f"--destination {url!r} must not have a path or query")
+            raise ConfigurationError(f"{option} {url!r} must not have a path or query")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return cls(parts.scheme, parts.hostname, port)
+
+    @property
+    def url(self) -> str:
+        """``scheme://host:port``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
 
     @property
     def tls(self) -> bool:
@@ -230,8 +236,21 @@ class ProxyOptions:
     body_timeout_s: float = 60.0
     shutdown_timeout_s: float = 30.0
     use_uvloop: bool = True
-    # Processes sharing the listening port (SO_REUSEPORT); each has its own Kafka producer and metrics port.
+    # Processes sharing the listening port (SO_REUSEPORT); each has its own Kafka producer, metrics and admin port.
     workers: int = 1
+    # The cutover switch (workers.capture.switch): the admin API's own listener (None: off) and the *name* of the
+    # environment variable holding its bearer token, never the token itself.
+    admin_host: str | None = None
+    admin_port: int | None = None
+    admin_token_env: str | None = None
+    # Where requests go once switched to the target, and how its certificate is checked.
+    switch_target: Destination | None = None
+    switch_target_ca_file: str | None = None
+    switch_target_insecure: bool = False
+    # The capture topic while the target is the destination (None: ``<topic>.reverse``).
+    reverse_topic: str | None = None
+    # The longest writes are held (pause) before the proxy releases them by itself.
+    max_hold_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -245,3 +264,37 @@ class ProxyOptions:
         for name in ("idle", "header", "body"):
             if getattr(self, f"{name}_timeout_s") < 0:
                 raise ConfigurationError(f"--{name}-timeout must be 0 (no limit) or more seconds")
+        self._check_switch()
+
+    def _check_switch(self) -> None:
+        if not self.max_hold_s > 0:
+            raise ConfigurationError("--max-hold-s must be more than 0 seconds")
+        if self.admin_port is not None:
+            if not self.admin_token_env:
+                raise ConfigurationError("--admin-listen needs --admin-token-env NAME (the name of the environment "
+                                         "variable holding the admin API's bearer token)")
+            admin_token(self.admin_token_env)
+            if self.admin_port != 0 and self.admin_port == self.listen_port:
+                raise ConfigurationError("--admin-listen must not be the traffic listener's port (--listen)")
+            if self.workers > 1 and self.admin_port == 0:
+                raise ConfigurationError("--workers above 1 needs a fixed --admin-listen port")
+        if self.switch_target_ca_file and not os.path.isfile(self.switch_target_ca_file):
+            raise ConfigurationError(f"--switch-target-ca {self.switch_target_ca_file}: no such file")
+        if self.kafka is not None and self.reverse_topic_name == self.kafka.topic:
+            raise ConfigurationError("--reverse-topic must differ from --kafka-topic")
+
+    @property
+    def reverse_topic_name(self) -> str | None:
+        """The capture topic while the target is the destination (None without capture)."""
+        if self.kafka is None:
+            return None
+        return self.reverse_topic or f"{self.kafka.topic}.reverse"
+
+
+def admin_token(env_name: str) -> bytes:
+    """The admin API's token, from the variable ``env_name`` (--admin-token-env); never logged."""
+    value = os.environ.get(env_name, "")
+    if not value:
+        raise ConfigurationError(f"--admin-token-env: environment variable {env_name} is not set or empty "
+                                 "(it must hold the admin API's bearer token)")
+    return value.encode()

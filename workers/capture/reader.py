@@ -17,13 +17,15 @@ from workers.capture.records import CaptureRecord, Kind, RecordFormatError, deco
 
 @dataclass(frozen=True)
 class ConnectionOpened:
-    """A client connected."""
+    """A client connected; or, with ``first_seq`` above 1, its records continue in this topic from that request on
+    (the proxy's cutover switch moved it, the former topic holding a close record "switched to SIDE")."""
 
     node: str
     conn: str
     time_ns: int
     client: str
     tls: bool
+    first_seq: int = 1
 
 
 @dataclass(frozen=True)
@@ -126,9 +128,15 @@ class Reassembler:
         """The events that ``record`` completes (often none, for a part of a larger message)."""
         meta = record.meta
         if record.kind is Kind.OPEN:
-            self._seen.setdefault(str(meta["conn"]), [0, 0, 0])[2] = 1
+            seen = self._seen.setdefault(str(meta["conn"]), [0, 0, 0])
+            seen[2] = 1
+            first_seq = int(meta.get("first_seq", 1))
+            if first_seq > 1:
+                # The requests before it were recorded in another topic: counted as seen, not as lost.
+                seen[0] += first_seq - 1
+                seen[1] = max(seen[1], first_seq - 1)
             return [ConnectionOpened(meta["node"], meta["conn"], meta["t"], meta.get("client", ""),
-                                     bool(meta.get("tls")))]
+                                     bool(meta.get("tls")), first_seq)]
         if record.kind is Kind.CLOSE:
             return self._closed(meta)
         key = (str(meta["conn"]), int(meta["seq"]))

@@ -12,53 +12,73 @@ from workers.capture.records import METADATA_ROOM, Kind, encode
 
 
 class ConnectionRecorder:
-    """The records of one client connection; every one is keyed by the connection id."""
+    """The records of one client connection; every one is keyed by the connection id.
 
-    __slots__ = ("_base", "_key", "conn_id", "part_size", "sink")
+    Its events go to ``topic``, the capture topic of the side (workers.capture.switch) its transactions are on;
+    when they move to the other side, ``moved`` closes the connection's records in the former topic and opens them
+    in the new one (a segment), so that each topic holds whole transactions and a consistent count of them.
+    """
 
-    def __init__(self, sink: KafkaSink, node_id: str, conn_id: str, max_record_bytes: int) -> None:
+    __slots__ = ("_base", "_key", "_opened", "conn_id", "part_size", "sink", "topic")
+
+    def __init__(self, sink: KafkaSink, node_id: str, conn_id: str, max_record_bytes: int,
+                 topic: str | None = None) -> None:
         self.sink = sink
         self.conn_id = conn_id
         self._key = conn_id.encode()
         self._base: dict[str, Any] = {"node": node_id, "conn": conn_id}
         self.part_size = max_record_bytes - METADATA_ROOM
+        self.topic = topic
+        self._opened: dict[str, Any] = {}
 
     async def opened(self, client: str, listener: str, tls: bool) -> None:
         """The connection-open event."""
-        meta = {**self._base, "t": time.time_ns(), "client": client, "listener": listener, "tls": tls}
-        await self.sink.produce(self._key, encode(Kind.OPEN, meta), None)
+        self._opened = {"client": client, "listener": listener, "tls": tls}
+        meta = {**self._base, "t": time.time_ns(), **self._opened}
+        await self.sink.produce(self._key, encode(Kind.OPEN, meta), None, topic=self.topic)
 
     async def closed(self, reason: str, requests: int, suppressed: int = 0, incomplete: int = 0) -> None:
         """The connection-close event: the last ``seq``, how many went unrecorded by rule, the one cut short."""
         meta = {**self._base, "t": time.time_ns(), "reason": reason, "requests": requests, "suppressed": suppressed}
         if incomplete:
             meta["incomplete"] = incomplete
-        await self.sink.produce(self._key, encode(Kind.CLOSE, meta), None)
+        await self.sink.produce(self._key, encode(Kind.CLOSE, meta), None, topic=self.topic)
+
+    async def moved(self, topic: str | None, side: str, first_seq: int, suppressed: int) -> None:
+        """The connection's transactions from ``first_seq`` on are captured to ``topic``: a close record in the
+        current topic (reason "switched to SIDE"; ``suppressed`` in this segment), an open record with
+        ``first_seq`` in the new one."""
+        await self.closed(f"switched to {side}", first_seq - 1, suppressed)
+        self.topic = topic
+        meta = {**self._base, "t": time.time_ns(), **self._opened, "first_seq": first_seq, "side": side}
+        await self.sink.produce(self._key, encode(Kind.OPEN, meta), None, topic=topic)
 
     def answered(self, seq: int, meta: dict[str, Any], request: bytes, response: bytes,
-                 truncated: bool = False) -> LocalRecorder:
+                 truncated: bool = False, topic: str | None = None) -> LocalRecorder:
         """The recorder of a request the proxy answers itself (``meta``: its status, cause, ...), see LocalRecorder."""
-        return LocalRecorder(self, seq, meta, request, response, truncated)
+        return LocalRecorder(self, seq, meta, request, response, truncated, topic)
 
     def message(self, kind: Kind, seq: int, first: dict[str, Any], ticket: Ticket | None = None,
-                defer: bool = False) -> MessageRecorder:
-        """A recorder for one request or response; ``first`` goes into the metadata of its first part.
+                defer: bool = False, topic: str | None = None) -> MessageRecorder:
+        """A recorder for one request or response; ``first`` goes into the metadata of its first part; its records
+        go to ``topic`` (None: the proxy's topic).
 
         With ``defer``, a request that fits in one record waits for its response, so that a small read costs one
         Kafka record (kind TRANSACTION) instead of two.
         """
-        return MessageRecorder(self, kind, seq, first, ticket, defer)
+        return MessageRecorder(self, kind, seq, first, ticket, defer, topic)
 
 
 class MessageRecorder:
     """Collects one message's bytes and produces a record each time a part is full, then the last part."""
 
     __slots__ = ("_buf", "_conn", "_defer", "_first", "_kind", "_offset", "_part", "deferred", "seq", "size",
-                 "ticket")
+                 "ticket", "topic")
 
     def __init__(self, conn: ConnectionRecorder, kind: Kind, seq: int, first: dict[str, Any],
-                 ticket: Ticket | None, defer: bool = False) -> None:
+                 ticket: Ticket | None, defer: bool = False, topic: str | None = None) -> None:
         self._conn = conn
+        self.topic = topic
         self._kind = kind
         self.seq = seq
         self._first: dict[str, Any] | None = first
@@ -131,9 +151,9 @@ class MessageRecorder:
         self._buf.clear()
         sink = self._conn.sink
         if sink.has_room(len(value)):
-            sink.enqueue(self._conn._key, value, self.ticket)
+            sink.enqueue(self._conn._key, value, self.ticket, False, self.topic)
         else:
-            await sink.produce(self._conn._key, value, self.ticket)
+            await sink.produce(self._conn._key, value, self.ticket, False, self.topic)
         if self.ticket is not None:
             self.ticket.seal()
 
@@ -149,7 +169,8 @@ class MessageRecorder:
         self._offset += len(chunk)
         # A response waits for this record only when its ticket has a future (a mutating request's parts).
         urgent = self.ticket is not None and self.ticket.future is not None
-        await self._conn.sink.produce(self._conn._key, encode(self._kind, meta, chunk), self.ticket, urgent)
+        await self._conn.sink.produce(self._conn._key, encode(self._kind, meta, chunk), self.ticket, urgent,
+                                      self.topic)
 
 
 class LocalRecorder(MessageRecorder):
@@ -163,8 +184,8 @@ class LocalRecorder(MessageRecorder):
     __slots__ = ("_response",)
 
     def __init__(self, conn: ConnectionRecorder, seq: int, meta: dict[str, Any], request: bytes, response: bytes,
-                 truncated: bool) -> None:
-        super().__init__(conn, Kind.LOCAL, seq, meta, None, defer=True)
+                 truncated: bool, topic: str | None = None) -> None:
+        super().__init__(conn, Kind.LOCAL, seq, meta, None, defer=True, topic=topic)
         # Room: the record limit less the metadata (its fields known now, and the few added at flush) and the answer.
         room = conn.part_size + METADATA_ROOM - len(orjson.dumps(meta)) - 256 - len(response)
         if len(request) > room:
@@ -187,4 +208,4 @@ class LocalRecorder(MessageRecorder):
         self._buf += self._response
         value = encode(Kind.LOCAL, meta, self._buf)
         self._buf.clear()
-        await self._conn.sink.produce(self._conn._key, value, None)
+        await self._conn.sink.produce(self._conn._key, value, None, False, self.topic)

@@ -18,6 +18,7 @@ from workers.capture.kafka_sink import Ticket
 from workers.capture.recorder import ConnectionRecorder
 from workers.capture.records import Kind
 from workers.capture.responses import BAD_GATEWAY, BAD_REQUEST, HEAD_TOO_LARGE, UNAVAILABLE
+from workers.capture.switch import Route, is_write
 from workers.capture.transaction import Handoff, Transaction
 from workers.capture.upstream import Upstream, connect
 
@@ -27,8 +28,8 @@ log = logging.getLogger("workers.capture.connection")
 class RequestSide:
     """Reads requests until the client stops, a request ends the connection, or shutdown (``draining``)."""
 
-    __slots__ = ("_client", "_ctx", "_forwarder", "_queue", "_recorder", "_unreachable", "conn_id", "draining",
-                 "idle", "incomplete", "last_urgent", "seq", "suppressed")
+    __slots__ = ("_client", "_ctx", "_forwarder", "_queue", "_recorder", "_route", "_unreachable", "conn_id",
+                 "draining", "idle", "incomplete", "last_urgent", "seq", "suppressed")
 
     def __init__(self, ctx: ConnectionContext, client: Channel, conn_id: str, recorder: ConnectionRecorder | None,
                  queue: Handoff) -> None:
@@ -49,6 +50,8 @@ class RequestSide:
         self.draining = False
         # Bound to the destination connection, reused while it lasts (the response side reads from it too).
         self._forwarder: Forwarder | None = None
+        # The side (workers.capture.switch) the destination connection is to.
+        self._route: Route | None = None
         # The latest mutating request's ticket: its records go through the urgent producer, and the close record
         # must not overtake them (docs/capture-format.md, "Producers").
         self.last_urgent: Ticket | None = None
@@ -106,7 +109,7 @@ class RequestSide:
         metrics.malformed.inc()
         self.seq += 1
         metrics.in_flight += 1
-        txn = Transaction(self.seq, None, time.time_ns(), local=response)
+        txn = Transaction(self.seq, None, time.time_ns(), local=response, route=self._ctx.switch.route)
         if self._recorder is not None:
             limit = self._ctx.max_head_bytes
             self._record_local(txn, cause, bytes(received[:limit]), len(received) > limit, str(exc))
@@ -123,14 +126,17 @@ class RequestSide:
             meta["method"], meta["target"] = txn.head.method, txn.head.target.decode("latin-1")
         if error:
             meta["error"] = error
-        txn.recorder = self._recorder.answered(txn.seq, meta, request, txn.local, truncated)
+        txn.recorder = self._recorder.answered(txn.seq, meta, request, txn.local, truncated,
+                                               txn.route.topic if txn.route is not None else None)
 
     async def _handle(self, head: RequestHead, received: int) -> None:
         ctx = self._ctx
         metrics = ctx.metrics
         self.seq += 1
         metrics.count_request(head.method)
-        txn = Transaction(self.seq, head, received)
+        switch = ctx.switch
+        route = switch.route
+        txn = Transaction(self.seq, head, received, route=route)
         mutating = changes_data(head.method, head.path, ctx.durable_read_posts)
         capture = self._recorder is not None
         if capture and ctx.suppression and ctx.suppression.matches(head.method, head.path, head.headers):
@@ -146,9 +152,22 @@ class RequestSide:
             self._queue.put(txn)
             await discard_body(self._client, head)
             return
+        if mutating and (not ctx.durable_read_posts or is_write(head.method, head.path)):
+            # The switch: a write waits while writes are paused, and goes to the side current when it is admitted;
+            # it counts as in flight until answered and captured (the response side settles it).
+            if switch.paused:
+                txn.route = route = await switch.hold()
+            else:
+                switch.in_flight += 1
+            txn.write = True
         forwarder = self._forwarder
-        if forwarder is None or not forwarder.upstream.usable:
-            forwarder = await self._reconnect()
+        if forwarder is None or route is not self._route or not forwarder.upstream.usable:
+            try:
+                forwarder = await self._reconnect(route)
+            except BaseException:
+                if txn.write:
+                    switch.finished()
+                raise
         if forwarder is None:
             # The request never reached the source: recorded as answered by the proxy, which a replay skips.
             metrics.upstream_errors.inc()
@@ -178,24 +197,32 @@ class RequestSide:
                 txn.ticket.on_done(lambda ok: None if ok else uncaptured.report(method, conn_id))
             txn.recorder = self._recorder.message(
                 Kind.REQUEST, txn.seq, {"received": received, "method": head.method,
-                                        "target": head.target.decode("latin-1")}, txn.ticket, defer=not mutating)
+                                        "target": head.target.decode("latin-1")}, txn.ticket, not mutating,
+                route.topic)
         self._queue.put(txn)
         await forwarder.forward(txn, head, reject)
 
-    async def _reconnect(self) -> Forwarder | None:
-        """A forwarder on a new destination connection, the old one closed (None if the destination is unreachable).
+    async def _reconnect(self, route: Route) -> Forwarder | None:
+        """A forwarder on a new connection to ``route``'s destination, the old one closed (None if the destination
+        is unreachable).
 
-        Called only when there is no usable connection: the common case, reuse, costs no coroutine.
+        Called only when there is no usable connection to the side the request is on: the common case, reuse,
+        costs no coroutine.
         """
         if self._forwarder is not None:
-            self._forwarder.upstream.close()
+            if route is self._route:
+                self._forwarder.upstream.close()
+            # Else the switch moved the connection to the other side: the former side's connection may still carry
+            # the responses of earlier requests; the response side closes it once done with it.
             self._forwarder = None
+        self._route = route
         ctx = self._ctx
+        destination = route.destination
         try:
-            upstream = await connect(ctx.destination, ctx.destination_ssl, ctx.connect_timeout_s)
+            upstream = await connect(destination, route.ssl, ctx.connect_timeout_s)
         except (OSError, TimeoutError) as exc:
-            log.warning("%s: destination %s:%d unreachable: %s", self.conn_id, ctx.destination.host,
-                        ctx.destination.port, exc)
+            log.warning("%s: destination %s:%d unreachable: %s", self.conn_id, destination.host,
+                        destination.port, exc)
             self._unreachable = str(exc) or exc.__class__.__name__
             return None
         self._forwarder = Forwarder(self._client, upstream, ctx.added_headers, ctx.metrics)

@@ -14,10 +14,12 @@ from workers.capture.body import HeadFirst, copy_body
 from workers.capture.buffered import Channel
 from workers.capture.context import ConnectionContext
 from workers.capture.http1 import BodyFramer, MalformedHttp, parse_response_head
+from workers.capture.kafka_sink import Ticket
 from workers.capture.recorder import ConnectionRecorder, MessageRecorder
 from workers.capture.records import Kind
 from workers.capture.responses import BAD_GATEWAY_CLOSE, UNAVAILABLE
 from workers.capture.transaction import Handoff, Transaction
+from workers.capture.upstream import Upstream
 
 log = logging.getLogger("workers.capture.connection")
 
@@ -47,7 +49,8 @@ class _Relay(HeadFirst):
 class ResponseSide:
     """Answers what the request side hands over, in order, until it hands over None or the connection must end."""
 
-    __slots__ = ("_client", "_ctx", "_queue", "_recorder", "_sink", "conn_id")
+    __slots__ = ("_client", "_ctx", "_queue", "_recorder", "_sink", "conn_id", "segment_suppressed", "suppressed",
+                 "upstream")
 
     def __init__(self, ctx: ConnectionContext, client: Channel, conn_id: str, recorder: ConnectionRecorder | None,
                  queue: Handoff) -> None:
@@ -57,19 +60,44 @@ class ResponseSide:
         self._recorder = recorder
         self._queue = queue
         self._sink = _Relay(client)
+        # The destination connection of the latest transaction: once a transaction comes on another (the switch
+        # moved the connection to the other side), this one carries no more responses and is closed.
+        self.upstream: Upstream | None = None
+        # Transactions not captured by rule, in all and before the current capture topic's segment (see
+        # ConnectionRecorder.moved).
+        self.suppressed = 0
+        self.segment_suppressed = 0
 
     async def run(self) -> str | None:
         """Answer transactions in order; returns why the connection ended, or None when the requests ran out."""
+        switch = self._ctx.switch
         while True:
             txn = await self._queue.get()
             if txn is None:
                 return None
             try:
+                recorder = self._recorder
+                if recorder is not None:
+                    route = txn.route
+                    if route is not None and route.topic != recorder.topic:
+                        # The first transaction on the other side of the switch: the earlier ones are all recorded.
+                        await recorder.moved(route.topic, route.side, txn.seq,
+                                             self.suppressed - self.segment_suppressed)
+                        self.segment_suppressed = self.suppressed
+                    if txn.recorder is None:
+                        self.suppressed += 1
+                upstream = txn.upstream
+                if upstream is not self.upstream and upstream is not None:
+                    if self.upstream is not None:
+                        self.upstream.close()
+                    self.upstream = upstream
                 keep = await (self._relay(txn) if txn.local is None else self._send_local(txn.local))
             except ConnectionError:
                 return "client gone"
             finally:
                 self._ctx.metrics.in_flight -= 1
+                if txn.write:
+                    switch.settle(txn.ticket, txn.response_ticket)
                 if txn.recorder is not None and txn.recorder.deferred:
                     await txn.recorder.flush()  # its response was not recorded: the request still is
             if not keep:
@@ -89,8 +117,12 @@ class ResponseSide:
         """Return the destination's response unchanged; False when the connection must close after it."""
         assert txn.upstream is not None and txn.head is not None
         upstream, stream, client = txn.upstream, txn.upstream.stream, self._client
-        recorder = (self._recorder.message(Kind.RESPONSE, txn.seq, {})
-                    if self._recorder is not None and txn.recorder is not None else None)
+        recorder = None
+        if self._recorder is not None and txn.recorder is not None:
+            if txn.write:
+                txn.response_ticket = Ticket()
+            recorder = self._recorder.message(Kind.RESPONSE, txn.seq, {}, txn.response_ticket, False,
+                                              self._recorder.topic)
         started = 0
         sent = 0
         limit = self._ctx.max_head_bytes

@@ -15,13 +15,15 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
+from workers.capture.admin import AdminApi
 from workers.capture.buffered import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, Channel
 from workers.capture.connection import ClientConnection
 from workers.capture.context import ConnectionContext
 from workers.capture.http1 import MalformedHttp, parse_request_head
 from workers.capture.kafka_sink import KafkaSink
 from workers.capture.metrics import ProxyMetrics
-from workers.capture.options import ProxyOptions
+from workers.capture.options import ProxyOptions, admin_token
+from workers.capture.switch import SwitchState
 from workers.capture.upstream import destination_ssl_context, listener_ssl_context
 
 log = logging.getLogger("workers.capture.server")
@@ -35,6 +37,10 @@ class ProxyServer:
         self.metrics = ProxyMetrics()
         self.sink: KafkaSink | None = None
         self.destination_ssl = destination_ssl_context(options.tls) if options.destination.tls else None
+        # The cutover switch, driven by the admin API (its own listener, --admin-listen).
+        self.switch = SwitchState.build(options, self.metrics, self.destination_ssl)
+        self._switch_api: asyncio.Server | None = None
+        self.admin_port = 0
         self._listener_ssl = listener_ssl_context(options.tls)
         # What every client connection's reads may wait (buffered.Channel); None: no limit at all.
         timeouts = {IDLE_TIMEOUT: options.idle_timeout_s, HEADER_TIMEOUT: options.header_timeout_s,
@@ -57,7 +63,8 @@ class ProxyServer:
         if self.options.kafka is not None:
             self.sink = KafkaSink(self.options.kafka, self.options.max_record_bytes, self.metrics, loop)
             self.sink.start()
-        self._context = ConnectionContext.build(self.options, self.metrics, self.sink, self.destination_ssl)
+        self._context = ConnectionContext.build(self.options, self.metrics, self.sink, self.destination_ssl,
+                                                self.switch)
         self._server = await loop.create_server(lambda: Channel(loop, self._opened, self._timeouts),
                                                 self.options.listen_host, self.options.listen_port,
                                                 ssl=self._listener_ssl, backlog=1024,
@@ -67,6 +74,16 @@ class ProxyServer:
             self._admin = await loop.create_server(lambda: Channel(loop, self._admin_opened, self._timeouts),
                                                    self.options.metrics_host or "127.0.0.1", self.options.metrics_port)
             self.metrics_port = self._admin.sockets[0].getsockname()[1]
+        if self.options.admin_port is not None:
+            assert self.options.admin_token_env is not None  # ProxyOptions checks it
+            api = AdminApi(self.switch, admin_token(self.options.admin_token_env), self.sink,
+                           self.options.connect_timeout_s)
+            self._switch_api = await asyncio.start_server(api.serve, self.options.admin_host or "127.0.0.1",
+                                                          self.options.admin_port, backlog=16)
+            self.admin_port = self._switch_api.sockets[0].getsockname()[1]
+            target = self.options.switch_target
+            log.info("admin API on %s:%d (switch target %s, reverse topic %s)", self.options.admin_host or "127.0.0.1",
+                     self.admin_port, target.url if target else "none", self.options.reverse_topic_name or "-")
         log.info("capture proxy listening on %s:%d -> %s://%s:%d (capture %s)", self.options.listen_host, self.port,
                  self.options.destination.scheme, self.options.destination.host, self.options.destination.port,
                  f"to Kafka topic {self.options.kafka.topic}" if self.options.kafka else "off")
@@ -134,6 +151,8 @@ class ProxyServer:
             "kafka": "off" if self.sink is None else ("ok" if self.sink.healthy else "unreachable"),
             "on_capture_failure": self.options.on_capture_failure,
             "connections": len(self._connections),
+            "side": self.switch.route.side,
+            "paused": self.switch.paused,
         }
 
     async def stop(self) -> None:
@@ -141,6 +160,10 @@ class ProxyServer:
         self.draining = True
         if self._server is not None:
             self._server.close()
+        if self._switch_api is not None:
+            self._switch_api.close()
+        if self.switch.resume():
+            log.warning("shutdown: held writes released on the %s side", self.switch.route.side)
         for conn in list(self._connections):
             conn.begin_drain()
         deadline = asyncio.get_running_loop().time() + self.options.shutdown_timeout_s
@@ -206,7 +229,9 @@ def main(options: ProxyOptions) -> None:
             code = 0
             try:
                 metrics_port = options.metrics_port + index if options.metrics_port else options.metrics_port
-                _run_one(dataclasses.replace(options, metrics_port=metrics_port))
+                # Each worker has its own switch: a cutover addresses every worker's admin port.
+                admin_port = options.admin_port + index if options.admin_port else options.admin_port
+                _run_one(dataclasses.replace(options, metrics_port=metrics_port, admin_port=admin_port))
             except BaseException:
                 log.exception("worker %d failed", index)
                 code = 1

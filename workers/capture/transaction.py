@@ -11,6 +11,7 @@ from workers.capture.buffered import release
 from workers.capture.http1 import RequestHead
 from workers.capture.kafka_sink import Ticket
 from workers.capture.recorder import MessageRecorder
+from workers.capture.switch import Route
 from workers.capture.upstream import Upstream
 
 
@@ -31,6 +32,12 @@ class Transaction:
     hold: bool = False
     local: bytes | None = None
     forwarded_ns: int = 0
+    # The side it is on (workers.capture.switch): its destination and capture topic. ``write``: a mutating request
+    # admitted by the switch, counted in flight until answered and its records answered for.
+    route: Route | None = None
+    write: bool = False
+    # The records of a write's response (its capture settles the write with the switch).
+    response_ticket: Ticket | None = None
 
     @property
     def method(self) -> str:
@@ -65,6 +72,12 @@ class Handoff:
             finally:
                 self._waiter = None
         return self._items.popleft()
+
+    def drain(self) -> list[Transaction | None]:
+        """What is still queued (the response side ended before answering it), removed."""
+        items = list(self._items)
+        self._items.clear()
+        return items
 
     def busy(self) -> bool:
         """True unless the response side waits for a transaction with none queued (nothing is being answered)."""

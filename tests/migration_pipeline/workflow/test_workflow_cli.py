@@ -62,8 +62,8 @@ def test_submit_approve_each_gate_then_parity(sandbox: SandboxState, tmp_path: P
         ("source_snapshot", "phase"), ("metadata_evaluation", "phase"), ("metadata_approval", "gate"),
         ("migrated_metadata", "phase"), ("migrated_metadata_approval", "gate"), ("snapshot_registration", "phase"),
         ("backfill_approval", "gate"), ("shard_backfill", "phase"), ("backfill_parity", "phase"),
-        ("replay_catchup", "phase"), ("validation_report", "phase"), ("validation_approval", "gate"),
-        ("migration_cleanup", "phase")]
+        ("replay_catchup", "phase"), ("validation_report", "phase"), ("cutover_approval", "gate"),
+        ("cutover", "phase"), ("validation_approval", "gate"), ("migration_cleanup", "phase")]
     assert {p["state"] for p in status["phases"]} == {"done"} and status["finished"]
     # The cleanup removed the coordination state and the repository registration it made, and kept the data.
     assert not target.indices.exists(index=coordination)
