@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from pydantic import ValidationError
@@ -18,6 +18,8 @@ from workers.common.errors import ConfigurationError, MigrationError
 from workers.replay.options import DEFAULT_GROUP, ReplayOptions
 
 ENV = "REPLAYER_"
+_TYPE_MODES: dict[str, Literal["drop", "index-per-type", "restore"]] = {
+    "drop": "drop", "index-per-type": "index-per-type", "restore": "restore"}
 
 
 def _opt(help_text: str, env: str, *decls: str) -> typer.models.OptionInfo:
@@ -71,9 +73,13 @@ def replay(
                                      "OVERLAP_S")] = 60.0,
     rename: Annotated[list[str] | None, _opt("Index rename rule OLD=NEW or regex:P=R (repeatable).",
                                              "RENAME")] = None,
-    type_mode: Annotated[str, _opt("Elasticsearch <= 6 types: drop or index-per-type.", "TYPE_MODE")] = "drop",
+    type_mode: Annotated[str, _opt("Elasticsearch <= 6 types: drop, index-per-type, or restore (the reverse "
+                                   "replayer's: types put back for an Elasticsearch 5/6 source).",
+                                   "TYPE_MODE")] = "drop",
     split_type: Annotated[list[str] | None, _opt("index-per-type: INDEX=TYPE,TYPE (repeatable).",
                                                  "SPLIT_TYPE")] = None,
+    restore_type: Annotated[list[str] | None, _opt("restore: INDEX=TYPE, the source index's mapping type "
+                                                   "(repeatable).", "RESTORE_TYPE")] = None,
     transform: Annotated[list[str] | None, _opt("User transform module:function (repeatable).", "TRANSFORM")] = None,
     gzip_target: Annotated[bool, _opt("Send request bodies gzip-compressed.", "GZIP_TARGET", "--gzip-target")] = False,
     tuples: Annotated[str | None, _opt("Write tuples here: a folder or s3://bucket/prefix.", "TUPLES")] = None,
@@ -86,6 +92,9 @@ def replay(
                                                     "the defaults).", "NON_RETRYABLE")] = None,
     transaction_timeout_s: Annotated[float, _opt("Dead-letter a transaction unfinished after this long.",
                                                  "TRANSACTION_TIMEOUT_S")] = 60.0,
+    commit_interval_s: Annotated[float, _opt("Seconds between offset commits (a cutover's drain waits for the next "
+                                             "one: lower it to shorten the writes' hold).",
+                                             "COMMIT_INTERVAL_S")] = 1.0,
     status_file: Annotated[str | None, _opt("Write this process's status here every second.", "STATUS_FILE")] = None,
     exit_when_idle_s: Annotated[float | None, _opt("Exit once caught up and idle this long.",
                                                    "EXIT_WHEN_IDLE_S")] = None,
@@ -108,8 +117,10 @@ def replay(
             raise ConfigurationError("--kafka-brokers (or REPLAYER_KAFKA_BROKERS) is required")
         if not target_endpoint:
             raise ConfigurationError("--target-endpoint (or REPLAYER_TARGET_ENDPOINT) is required")
-        if type_mode not in ("drop", "index-per-type"):
-            raise ConfigurationError(f"--type-mode {type_mode!r}: expected drop or index-per-type")
+        if type_mode not in ("drop", "index-per-type", "restore"):
+            raise ConfigurationError(f"--type-mode {type_mode!r}: expected drop, index-per-type or restore")
+        if restore_type and type_mode != "restore":
+            raise ConfigurationError("--restore-type needs --type-mode restore")
         if from_timestamp and from_snapshot:
             raise ConfigurationError("--from-timestamp and --from-snapshot: choose one")
         auth = auth_from_flags(username=target_username, password_env=target_password_env,
@@ -130,12 +141,12 @@ def replay(
             brokers=kafka_brokers, topic=kafka_topic, group_id=group_id,
             kafka_config={k: str(v) for k, v in security_config(kafka).items()}, target=target,
             speedup_factor=speedup_factor, max_speed=max_speed, from_timestamp_ms=start_ms, rename=rename or [],
-            type_mode="index-per-type" if type_mode == "index-per-type" else "drop",
-            split_types=parse_split_types(split_type or []), transforms=transform or [], tuples=tuples,
+            type_mode=_TYPE_MODES[type_mode], split_types=parse_split_types(split_type or []),
+            restore_types=parse_restore_types(restore_type or []), transforms=transform or [], tuples=tuples,
             gzip_target=gzip_target,
             dead_letters=dead_letters, s3_endpoint=s3_endpoint, s3_region=s3_region,
             max_connections=max_connections, max_retries=max_retries, non_retryable=non_retryable,
-            transaction_timeout_s=transaction_timeout_s, status_file=status_file,
+            transaction_timeout_s=transaction_timeout_s, commit_interval_s=commit_interval_s, status_file=status_file,
             exit_when_idle_s=exit_when_idle_s, member=member)
         from workers.replay.run import run_with_tuples
 
@@ -152,6 +163,17 @@ def replay(
         stats = final["stats"]
         typer.echo(f"replayed {stats['transactions']} transactions ({stats['documents']} documents, "
                    f"{stats['dead_letters']} dead letters)")
+
+
+def parse_restore_types(specs: list[str]) -> dict[str, str]:
+    """``--restore-type INDEX=TYPE`` values as a map (one type per index: a multi-type index cannot be restored)."""
+    types: dict[str, str] = {}
+    for spec in specs:
+        index, sep, type_name = (part.strip() for part in spec.partition("="))
+        if not sep or not index or not type_name or "," in type_name:
+            raise ConfigurationError(f"--restore-type {spec!r}: expected INDEX=TYPE (one type)")
+        types[index] = type_name
+    return types
 
 
 def parse_split_types(specs: list[str]) -> dict[str, list[str]]:

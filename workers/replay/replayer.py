@@ -82,7 +82,8 @@ class Replayer:
         self.pipeline = TransformPipeline(TransformOptions(
             target=options.target, rename=RenameRules.parse(options.rename), type_mode=options.type_mode,
             split_types={k: frozenset(v) for k, v in options.split_types.items()},
-            restore_types=dict(options.restore_types), user_transforms=list(options.transforms), gzip_target=options.gzip_target))
+            restore_types=dict(options.restore_types), user_transforms=list(options.transforms),
+            gzip_target=options.gzip_target))
         self.sender = TargetSender(
             options.target, max_connections=options.max_connections, max_retries=options.max_retries,
             non_retryable=tuple(options.non_retryable) if options.non_retryable is not None

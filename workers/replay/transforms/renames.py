@@ -8,10 +8,12 @@ APIs (``_reindex``, ``_aliases`` ...), alias names, indices named later in the p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from workers.metadata.rename import RenameRules
+from workers.common.errors import ConfigurationError
+from workers.metadata.rename import RenameRules, parse_rule
 from workers.replay.messages import HttpRequest
 from workers.replay.transforms.base import api_of, is_index, map_index_list, with_segments
 from workers.replay.transforms.bodies import Edit, rewrite_body
@@ -82,3 +84,31 @@ class RenameTransform:
             return True
 
         return edit
+
+
+def inverse_renames(rules: Iterable[str]) -> list[str]:
+    """The rules that undo ``rules`` (``OLD=NEW`` becomes ``NEW=OLD``), for the reverse replayer: traffic sent to the
+    target after a cutover, replayed onto the source.
+
+    Only exact rules can be inverted: a regex rule maps many names to many and its replacement is no pattern, so a
+    ConfigurationError names it (list the renamed indices as exact rules instead). So does a name two rules map to
+    (which source index it came from is lost); an index no rule renamed keeps its name both ways.
+    """
+    inverse: list[str] = []
+    origins: dict[str, str] = {}
+    for raw in rules:
+        if not raw.strip():
+            continue
+        rule = parse_rule(raw)
+        if rule.pattern is not None:
+            raise ConfigurationError(
+                f"rename rule '{rule.raw}' is a regular expression and cannot be inverted for the reverse replay: "
+                f"give the renamed indices as exact OLD=NEW rules instead (one per index)")
+        if rule.new in origins and origins[rule.new] != rule.old:
+            raise ConfigurationError(
+                f"rename rules '{origins[rule.new]}={rule.new}' and '{rule.raw}' both name {rule.new!r}: the reverse "
+                f"replay cannot tell which source index a write to it belongs to")
+        if rule.new not in origins:
+            origins[rule.new] = rule.old
+            inverse.append(f"{rule.new}={rule.old}")
+    return inverse
