@@ -6,7 +6,7 @@ from typing import Any
 
 from workers.metadata.options import MigrationOptions
 from workers.metadata.versions import EngineVersion
-from workers.validate.scope import Mode, SnapshotScope, ValidationOptions
+from workers.validate.scope import Against, Mode, SnapshotScope, ValidationOptions
 from workflow_model.config import WorkflowConfig
 
 
@@ -20,10 +20,17 @@ def migration_options(config: WorkflowConfig) -> MigrationOptions:
         allow_existing=meta.transformations.allow_existing)
 
 
+def default_against(config: WorkflowConfig) -> Against:
+    """What the target is compared with by default: the live source once replay is on (clients keep writing to the
+    source and the replayer follows, so the snapshot no longer describes the target), else the snapshot."""
+    return "source" if config.replay.enabled else "snapshot"
+
+
 def validation_options(config: WorkflowConfig, *, mode: Mode = "full", sample_buckets: int | None = None,
                        sample_offset: int = 0, indices: tuple[str, ...] = (), queries: bool = True,
-                       metadata: bool = True) -> ValidationOptions:
-    """What ``validate`` takes, from the workflow file (``validation``, the clusters, the backfill's naming)."""
+                       metadata: bool = True, against: Against | None = None) -> ValidationOptions:
+    """What ``validate`` takes, from the workflow file (``validation``, the clusters, the backfill's naming);
+    ``against`` None: as the workflow says (``default_against``)."""
     v = config.validation
     return ValidationOptions(
         target=config.target.connection(), source=config.source.connection(),
@@ -32,7 +39,8 @@ def validation_options(config: WorkflowConfig, *, mode: Mode = "full", sample_bu
         sample_buckets=sample_buckets or v.sample_buckets, sample_offset=sample_offset,
         connections=v.connections, page_size=v.page_size, max_listed=v.max_listed, indices=indices,
         queries=queries and (v.default_queries or bool(v.queries)), metadata=metadata,
-        custom_queries=tuple(q.model_dump() for q in v.queries))
+        custom_queries=tuple(q.model_dump() for q in v.queries), against=against or default_against(config),
+        settle_s=v.live.settle_s, rechecks=v.live.rechecks)
 
 
 def source_engine_version(config: WorkflowConfig) -> EngineVersion | None:

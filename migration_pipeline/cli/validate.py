@@ -1,4 +1,5 @@
-"""``console validate``: the target against the snapshot it was backfilled from (and the live source's searches).
+"""``console validate``: the target against the snapshot it was backfilled from (and the live source's searches), or
+against the live source (``--against source``, the default once replay is on: docs/validation.md).
 
 Without ``--snapshot`` it validates the workflow's snapshot (the last ``source_snapshot`` of this Dagster instance);
 with ``--snapshot`` (and ``--snapshot-repo`` when the workflow file's repository is not the one), any snapshot the
@@ -70,16 +71,22 @@ def validate(
                                              "target")] = False,
     output: Annotated[Path | None, typer.Option("--output", help="also write report.html/json/md and the "
                                                 "plots into this folder")] = None,
+    against: Annotated[str | None, typer.Option("--against", help="snapshot | source: compare the target with "
+                                                "the snapshot's documents, or with the live source, rechecking "
+                                                "writes in flight (default: source when replay.enabled)")] = None,
 ) -> None:
     """Compare the target with the source: counts, content fingerprints, metadata and searches; exit 3 on a
     difference, listing the differing ids."""
     if full and sample:
         raise ConfigurationError("--full and --sample: choose one")
+    if against not in (None, "snapshot", "source"):
+        raise ConfigurationError(f"--against {against}: give snapshot or source")
     config = load_file(config_file) if config_file else load_active()
     config.require_secrets()
     scope = _named_snapshot(config, snapshot_repo, snapshot) if snapshot else snapshot_scope(_workflow_snapshot())
     options = validation_options(config, mode="sample" if sample else "full", sample_buckets=sample,
-                                 indices=tuple(index or ()), queries=not no_queries)
+                                 indices=tuple(index or ()), queries=not no_queries,
+                                 against="source" if against == "source" else "snapshot" if against else None)
     report = run_validation(scope, options, metadata_options=migration_options(config),
                             source_version=source_engine_version(config),
                             replay_tuples=config.validation.replay_tuples)

@@ -32,11 +32,14 @@ class DocumentDifference:
 
 
 def differing_buckets(snapshot: Fingerprint, target: Fingerprint, hashed: frozenset[int] | None) -> list[int]:
-    """Buckets whose counts differ, or whose digests differ among the hashed ones (all, unless a sample)."""
+    """Buckets whose counts differ, or whose digests differ among the hashed ones (all, unless a sample), or whose
+    ids differ where both sides summed them (``Fingerprint.ids``)."""
     out = []
+    s_ids, t_ids = snapshot.ids, target.ids
     for b in range(BUCKETS):
         compared = hashed is None or b in hashed
-        if snapshot.counts[b] != target.counts[b] or (compared and (snapshot.sums[b] - target.sums[b]) % MODULUS):
+        if (snapshot.counts[b] != target.counts[b] or (compared and (snapshot.sums[b] - target.sums[b]) % MODULUS)
+                or (s_ids is not None and t_ids is not None and (s_ids[b] - t_ids[b]) % MODULUS)):
             out.append(b)
     return out
 

@@ -18,7 +18,8 @@ def _pyplot():  # type: ignore[no-untyped-def]
 
 
 def documents_plot(report: ValidationReport, path: Path) -> Path | None:
-    """Documents per index, sent from the snapshot against held by the target (None when there are no indices)."""
+    """Documents per index, sent from the snapshot (or held by the live source) against held by the target (None
+    when there are no indices)."""
     if not report.indices:
         return None
     plt = _pyplot()
@@ -27,7 +28,7 @@ def documents_plot(report: ValidationReport, path: Path) -> Path | None:
     held = [r.target_count or 0 for r in report.indices]
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(names) + 2), 3.5))
     xs = range(len(names))
-    ax.bar([x - 0.2 for x in xs], sent, width=0.4, label="source (snapshot)")
+    ax.bar([x - 0.2 for x in xs], sent, width=0.4, label="source (live)" if report.live else "source (snapshot)")
     ax.bar([x + 0.2 for x in xs], held, width=0.4, label="target")
     ax.set_xticks(list(xs), names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("documents")

@@ -16,6 +16,13 @@ def _cell(value: object) -> str:
 
 def index_table(report: ValidationReport) -> list[str]:
     """The per-index table (Markdown)."""
+    if report.live:  # the source side is the live source's documents now; in-flight writes converged
+        lines = ["| target index | source index | source count at snapshot | live source | target count | "
+                 "fingerprint | converged |", "|---|---|---|---|---|---|---|"]
+        for r in report.indices:
+            lines.append(f"| {r.index} | {', '.join(r.source_indices)} | {_cell(r.source_count)} | "
+                         f"{r.snapshot_count} | {_cell(r.target_count)} | {r.fingerprint} | {r.converged} |")
+        return lines
     lines = ["| target index | source index | source count | sent from snapshot | target count | fingerprint |",
              "|---|---|---|---|---|---|"]
     for r in report.indices:
@@ -27,9 +34,15 @@ def index_table(report: ValidationReport) -> list[str]:
 def to_markdown(report: ValidationReport, max_rows: int = 50) -> str:
     """The whole report in Markdown."""
     verdict = "**clean**: the target holds what the source held" if report.clean else "**differences found**"
-    lines = [f"## Validation of snapshot {report.snapshot} on {report.target}", "",
-             f"{verdict} — mode {report.mode}" + (f" ({report.confidence})" if report.confidence else "")
-             + f", {report.seconds:.1f}s", "",
+    title = f"## Validation of snapshot {report.snapshot} on {report.target}"
+    if report.live:
+        title = (f"## Validation of {report.target} against the live source {report.source} (indices of snapshot "
+                 f"{report.snapshot})")
+    live = (f", differences rechecked up to {report.rechecks} times {report.settle_s or 0:g}s apart, "
+            f"{report.converged} converged (in flight)" if report.live else "")
+    lines = [title, "",
+             f"{verdict} — mode {report.mode}, {report.against_label}"
+             + (f" ({report.confidence})" if report.confidence else "") + live + f", {report.seconds:.1f}s", "",
              "| check | result |", "|---|---|"]
     for check in CHECKS:
         skipped = report.skipped.get(check)

@@ -11,6 +11,8 @@ from workers.validate.queries import QueryRow
 
 # The report's checks, by the name the Dagster asset checks carry.
 CHECKS = ("counts", "fingerprints", "metadata", "queries")
+# A live row whose differences all converged on a recheck.
+CONVERGED = "match once in flight arrived"
 
 
 @dataclass
@@ -28,16 +30,25 @@ class IndexRow:
     differing_buckets: int = 0
     scan_seconds: float = 0.0
     scan_method: str = ""
+    # Against the live source (``live``): ``snapshot_count``/``snapshot_digest`` are the source side's, as the
+    # backfill would send its documents now; differences that converged on a recheck were writes in flight.
+    live: bool = False
+    converged: int = 0
+    persistent_missing: int = 0
+    persistent_extra: int = 0
 
     @property
     def count_ok(self) -> bool:
-        """The target holds as many documents as the snapshot sent there."""
+        """The target holds as many documents as the snapshot sent there; live, no document stayed missing or
+        extra through the rechecks (the two counts, read moments apart, may differ by writes in flight)."""
+        if self.live:
+            return self.target_count is not None and not self.persistent_missing and not self.persistent_extra
         return self.target_count == self.snapshot_count
 
     @property
     def fingerprint_ok(self) -> bool:
-        """Contents agree (in the buckets compared)."""
-        return self.fingerprint in ("match", "sample match")
+        """Contents agree (in the buckets compared); live, once the writes in flight have arrived."""
+        return self.fingerprint in ("match", "sample match", CONVERGED)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values."""
@@ -45,7 +56,19 @@ class IndexRow:
                 "snapshot_count": self.snapshot_count, "target_count": self.target_count,
                 "snapshot_digest": self.snapshot_digest, "target_digest": self.target_digest,
                 "fingerprint": self.fingerprint, "differing_buckets": self.differing_buckets,
-                "scan_seconds": round(self.scan_seconds, 3), "scan_method": self.scan_method}
+                "scan_seconds": round(self.scan_seconds, 3), "scan_method": self.scan_method,
+                **({"live_source_count": self.snapshot_count, "converged": self.converged,
+                    "persistent_missing": self.persistent_missing, "persistent_extra": self.persistent_extra}
+                   if self.live else {})}
+
+    def count_finding(self, settle: str) -> str:
+        """Why the counts check failed for this row (``settle``: how the live rechecks were spaced)."""
+        held = "no such index" if self.target_count is None else self.target_count
+        if not self.live:
+            return f"{self.index}: snapshot sent {self.snapshot_count}, target holds {held}"
+        return (f"{self.index}: live source holds {self.snapshot_count}, target {held} (read moments apart); after "
+                f"{self.converged} differences in flight converged, {self.persistent_missing} missing and "
+                f"{self.persistent_extra} extra persisted through {settle}")
 
 
 @dataclass
@@ -58,6 +81,9 @@ class ValidationReport:
     source: str | None
     mode: str  # "full" or "sample"
     started: str  # ISO time
+    against: str = "snapshot"  # or "source": the live source, in a live migration
+    settle_s: float | None = None  # live: the rechecks' spacing and number
+    rechecks: int | None = None
     seconds: float = 0.0
     sample_buckets: int | None = None
     confidence: str = ""
@@ -86,6 +112,21 @@ class ValidationReport:
         raise ValueError(f"unknown check {check!r}; checks: {', '.join(CHECKS)}")
 
     @property
+    def live(self) -> bool:
+        """Compared with the live source (not the snapshot)."""
+        return self.against == "source"
+
+    @property
+    def against_label(self) -> str:
+        """What the target was compared with, as the report states it."""
+        return "against source (live)" if self.live else "against snapshot"
+
+    @property
+    def converged(self) -> int:
+        """Live: differences that converged on a recheck (writes in flight), over every index."""
+        return sum(r.converged for r in self.indices)
+
+    @property
     def clean(self) -> bool:
         """Nothing differs anywhere."""
         return all(self.passed(c) for c in CHECKS)
@@ -93,8 +134,7 @@ class ValidationReport:
     def failures(self, check: str) -> list[str]:
         """One line per finding of ``check``, naming the index (and the ids) at fault."""
         if check == "counts":
-            return [f"{r.index}: snapshot sent {r.snapshot_count}, target holds "
-                    f"{'no such index' if r.target_count is None else r.target_count}"
+            return [r.count_finding(f"{self.rechecks} rechecks {self.settle_s or 0:g}s apart")
                     for r in self.indices if not r.count_ok]
         if check == "fingerprints":
             out = [f"{r.index}: {r.fingerprint}" for r in self.indices if not r.fingerprint_ok]
@@ -111,7 +151,10 @@ class ValidationReport:
     def to_dict(self) -> dict[str, Any]:
         """The JSON file's content."""
         return {"snapshot": self.snapshot, "snapshot_uuid": self.snapshot_uuid, "target": self.target,
-                "source": self.source, "mode": self.mode, "started": self.started, "seconds": round(self.seconds, 3),
+                "source": self.source, "mode": self.mode, "against": self.against,
+                "live": ({"settle_s": self.settle_s, "rechecks": self.rechecks, "converged": self.converged}
+                         if self.live else None),
+                "started": self.started, "seconds": round(self.seconds, 3),
                 "sample_buckets": self.sample_buckets, "confidence": self.confidence, "clean": self.clean,
                 "checks": {c: {"passed": self.passed(c), "skipped": self.skipped.get(c),
                                "findings": self.failures(c)} for c in CHECKS},

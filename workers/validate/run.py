@@ -1,4 +1,5 @@
-"""One validation: the snapshot side against the target, index by index, then queries, metadata and replay."""
+"""One validation: the snapshot side (or, in a live migration, the live source) against the target, index by index,
+then queries, metadata and replay."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from opensearchpy.exceptions import TransportError
 
 from workers.common.cluster_info import server_version
 from workers.common.clusters import build_client
-from workers.common.errors import ConfigurationError
+from workers.common.errors import ConfigurationError, MigrationError
 from workers.common.fingerprint import BUCKETS, Fingerprint
 from workers.metadata.options import MigrationOptions
 from workers.metadata.source import SnapshotLocation
@@ -24,6 +25,7 @@ from workers.snapshot.repository import SnapshotRepository
 from workers.validate import queries as query_compare
 from workers.validate import snapshot_side as snap
 from workers.validate import target_scan
+from workers.validate.live import live_encoder, live_rows
 from workers.validate.metadata_check import compare_metadata
 from workers.validate.narrow import compare_documents, differing_buckets
 from workers.validate.replay_join import replay_summary
@@ -48,8 +50,9 @@ def _in_scope(scope: SnapshotScope, options: ValidationOptions, names: dict[str,
 def validate(scope: SnapshotScope, options: ValidationOptions, *, metadata_options: MigrationOptions | None = None,
              source_version: EngineVersion | None = None, replay_tuples: str | None = None,
              known: dict[snap.ShardRef, dict[str, Fingerprint]] | None = None) -> ValidationReport:
-    """Validate the target against the snapshot (and the live source, for the queries). ``known``: shards'
-    fingerprints an earlier report kept (after the cleanup, the coordination index no longer holds them)."""
+    """Validate the target against the snapshot, or against the live source (``options.against``; the queries ask
+    the live source either way). ``known``: shards' fingerprints an earlier report kept (after the cleanup, the
+    coordination index no longer holds them; not read against the source)."""
     began = time.monotonic()
     repo = SnapshotRepository(open_blob_store(scope.repo_uri, s3_endpoint=scope.s3_endpoint,
                                               s3_region=scope.s3_region))
@@ -57,7 +60,7 @@ def validate(scope: SnapshotScope, options: ValidationOptions, *, metadata_optio
     hashed = options.sampled()
     report = ValidationReport(scope.snapshot, scope.snapshot_uuid, options.target.redacted(),
                               options.source.redacted() if options.source else None, options.mode,
-                              datetime.now(UTC).isoformat(timespec="seconds"))
+                              datetime.now(UTC).isoformat(timespec="seconds"), against=options.against)
     if hashed is not None:
         report.sample_buckets, report.confidence = len(hashed), confidence_note(len(hashed))
     names = target_indices(repo, scope.snapshot, sorted(scope.source_counts), options.rename, options.type_mode)
@@ -65,6 +68,37 @@ def validate(scope: SnapshotScope, options: ValidationOptions, *, metadata_optio
     if options.indices and not indices:
         raise ConfigurationError(f"--index {', '.join(options.indices)}: not an index of snapshot {scope.snapshot} "
                                  f"nor a target index of one ({', '.join(sorted(scope.source_counts))})")
+    if options.against == "source":
+        # A live migration: the target follows the source, not the snapshot (workers/validate/live.py).
+        assert options.source is not None  # ValidationOptions refuses "source" without one
+        source = target_scan.scan_client(options.source, options.connections)
+        try:
+            live_rows(report, client, source, live_encoder(repo, scope, options, indices), options, scope, indices,
+                      names, hashed)
+        except (ClientConnectionError, TransportError) as exc:  # without the source there is nothing to compare
+            raise MigrationError(f"comparing with the live source {options.source.redacted()}: "
+                                 f"{exc.__class__.__name__}: {str(exc)[:300]}") from None
+    else:
+        names = _snapshot_rows(report, client, repo, scope, options, indices, hashed, known)
+    _queries(report, client, options, indices, names)
+    if options.metadata and metadata_options is not None:
+        location = SnapshotLocation(scope.repo_uri, scope.snapshot, scope.s3_endpoint, scope.s3_region)
+        in_scope = {n for i in indices for n in names[i]}
+        report.metadata = compare_metadata(location, build_client(options.target), options.target.redacted(),
+                                           metadata_options, in_scope, source_version)
+    elif options.metadata:
+        report.skipped["metadata"] = "no metadata options given"
+    report.replay, note = replay_summary(replay_tuples)
+    if note:
+        report.notes.append(note)
+    report.seconds = time.monotonic() - began
+    return report
+
+
+def _snapshot_rows(report: ValidationReport, client: OpenSearch, repo: SnapshotRepository, scope: SnapshotScope,
+                   options: ValidationOptions, indices: list[str], hashed: frozenset[int] | None,
+                   known: dict[snap.ShardRef, dict[str, Fingerprint]] | None) -> dict[str, list[str]]:
+    """A row per target index against the snapshot side; the target names per source index."""
     side = snap.snapshot_side(repo, client, scope, options, indices, known)
     report.snapshot_shards = side.shards_to_dict()
     if side.recomputed:
@@ -76,19 +110,7 @@ def validate(scope: SnapshotScope, options: ValidationOptions, *, metadata_optio
         only = len(sources) == 1 and len(side.target_names[sources[0]]) == 1
         report.indices.append(_index_row(client, repo, scope, options, side, builder, name, sources,
                                          scope.source_counts[sources[0]] if only else None, hashed, report))
-    _queries(report, client, options, indices, side.target_names)
-    if options.metadata and metadata_options is not None:
-        location = SnapshotLocation(scope.repo_uri, scope.snapshot, scope.s3_endpoint, scope.s3_region)
-        in_scope = {n for i in indices for n in side.target_names[i]}
-        report.metadata = compare_metadata(location, build_client(options.target), options.target.redacted(),
-                                           metadata_options, in_scope, source_version)
-    elif options.metadata:
-        report.skipped["metadata"] = "no metadata options given"
-    report.replay, note = replay_summary(replay_tuples)
-    if note:
-        report.notes.append(note)
-    report.seconds = time.monotonic() - began
-    return report
+    return side.target_names
 
 
 def _index_row(client: OpenSearch, repo: SnapshotRepository, scope: SnapshotScope, options: ValidationOptions,

@@ -11,6 +11,9 @@ from workers.common.fingerprint import BUCKETS
 from workers.metadata.rename import RenameRules
 
 Mode = Literal["full", "sample"]
+# What the target is compared with: the fingerprints the backfill recorded from the snapshot, or the live source
+# (a live migration: clients still write to the source and the replayer follows, so the snapshot is out of date).
+Against = Literal["snapshot", "source"]
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,19 @@ class ValidationOptions:
     queries: bool = True
     metadata: bool = True
     custom_queries: tuple[dict[str, object], ...] = ()
+    against: Against = "snapshot"
+    # Live mode: how long a difference may take to converge (the replay's lag), and how often it is looked at again.
+    settle_s: float = 5.0
+    rechecks: int = 3
 
     def __post_init__(self) -> None:
         if not 1 <= self.sample_buckets <= BUCKETS:
             raise ConfigurationError(f"validation sample: {self.sample_buckets} buckets; give 1 to {BUCKETS}")
+        if self.against == "source" and self.source is None:
+            raise ConfigurationError("validation against the source: no source cluster given")
+        if self.settle_s < 0 or self.rechecks < 0:
+            raise ConfigurationError(f"validation live: settle_s {self.settle_s} and rechecks {self.rechecks} "
+                                     "must not be negative")
 
     def sampled(self) -> frozenset[int] | None:
         """The buckets a sample hashes (None: all, a full validation)."""

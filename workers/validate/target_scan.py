@@ -25,9 +25,10 @@ from opensearchpy import JSONSerializer, OpenSearch
 from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
 from workers.common.clusters import ClusterConnection, build_client
-from workers.common.fingerprint import BUCKETS, NO_ROUTING, Fingerprint, canonical_value, document_hash
+from workers.common.fingerprint import BUCKETS, NO_ROUTING, Fingerprint, canonical_value, document_hash, id_hash
 
 Hits = list[dict[str, Any]]
+Docs = dict[str, tuple[str | None, bytes]]  # id -> (routing, canonical source), as ``narrow.Docs``
 Consumer = Callable[[Hits], None]
 KEEP_ALIVE = "5m"
 
@@ -169,13 +170,14 @@ def _hasher(fp: Fingerprint, hashed: frozenset[int] | None) -> Consumer:
 
 
 def fingerprint_index(client: OpenSearch, index: str, *, hashed: frozenset[int] | None = None,
-                      connections: int = 4, page_size: int = 1000) -> tuple[Fingerprint, ScanStats]:
+                      connections: int = 4, page_size: int = 1000, ids: bool = False) -> tuple[Fingerprint, ScanStats]:
     """The target index's fingerprint: every document counted per bucket; hashed in every bucket, or in ``hashed``
-    only (a sample). A sample reads ids only and fetches the sampled documents' sources with ``_mget``."""
+    only (a sample). A sample reads ids only and fetches the sampled documents' sources with ``_mget``; with ``ids``
+    it also sums every document's id per bucket (``Fingerprint.ids``: the live side has them to compare)."""
     parts: list[Fingerprint] = []
 
     def consumers() -> Consumer:
-        fp = Fingerprint()
+        fp = Fingerprint(ids=[0] * BUCKETS if ids and hashed is not None else None)
         parts.append(fp)
         if hashed is None:
             return _hasher(fp, None)
@@ -195,6 +197,8 @@ def _sampler(client: OpenSearch, index: str, fp: Fingerprint, hashed: frozenset[
         for hit in hits:
             bucket = zlib.crc32(hit["_id"].encode()) % BUCKETS
             fp.counts[bucket] += 1
+            if fp.ids is not None:
+                fp.ids[bucket] += id_hash(hit["_id"], hit.get("_routing"))
             if bucket in hashed:
                 ref = {"_id": hit["_id"]}
                 if hit.get("_routing") is not None:
@@ -229,3 +233,15 @@ def documents_in_buckets(client: OpenSearch, index: str, buckets: set[int], *, c
 def plain_scan(client: OpenSearch, index: str, *, connections: int = 4, page_size: int = 1000) -> ScanStats:
     """The same scan with nothing done to the documents: the benchmark's baseline."""
     return scan(client, index, lambda: (lambda hits: None), connections=connections, page_size=page_size)
+
+
+def fetch_documents(client: OpenSearch, index: str, wanted: list[tuple[str, str | None]]) -> Docs:
+    """id -> (routing, canonical source) of the (id, routing) pairs found in ``index`` now (a real-time ``_mget``,
+    in chunks); an absent one is left out."""
+    found: Docs = {}
+    for start in range(0, len(wanted), 500):
+        refs = [{"_id": i} | ({"routing": r} if r is not None else {}) for i, r in wanted[start:start + 500]]
+        for doc in client.transport.perform_request("POST", f"/{index}/_mget", body={"docs": refs})["docs"]:
+            if doc.get("found") and doc.get("_source") is not None:
+                found[doc["_id"]] = (doc.get("_routing"), canonical_value(doc["_source"]))
+    return found
