@@ -5,6 +5,11 @@ queries, the metadata against the plan. Its checks judge that report in the run 
 checks alone (the ``validation_checks`` schedule) they re-run the cheap part themselves: counts, a sample of the
 fingerprints (other buckets each time) and the queries, so that the UI keeps a history of agreement while traffic
 flows.
+
+With replay on (a live migration) both compare the target with the live source instead of the snapshot
+(``workflow_model.validation.default_against``; ``workers/validate/live.py``): clients keep writing through the
+capture proxy and the replayer follows, so against the snapshot the target would always differ. Differences still
+in flight are rechecked until they converge; only those that persist fail a check.
 """
 
 # No "from __future__ import annotations": Dagster inspects the context annotation at definition time.
@@ -40,9 +45,11 @@ from workflow_model.validation import (
 SEVERITY = {"counts": dg.AssetCheckSeverity.ERROR, "fingerprints": dg.AssetCheckSeverity.ERROR,
             "metadata": dg.AssetCheckSeverity.WARN, "queries": dg.AssetCheckSeverity.WARN}
 _DESCRIPTIONS = {
-    "counts": "Every target index holds as many documents as the snapshot's shards sent there.",
-    "fingerprints": "Every document's id, routing and source on the target equal the snapshot's (all of them after "
-                    "a backfill; a rotating sample of id buckets on the schedule).",
+    "counts": "Every target index holds as many documents as the snapshot's shards sent there (replay on: no "
+              "document stays missing or extra against the live source once writes in flight arrived).",
+    "fingerprints": "Every document's id, routing and source on the target equal the snapshot's, or with replay on "
+                    "the live source's once writes in flight arrived (all of them after a backfill; a rotating "
+                    "sample of id buckets on the schedule).",
     "metadata": "The target's mappings, settings and aliases are what the metadata evaluation plans.",
     "queries": "The default and configured searches give the same totals, top ids and buckets on both clusters.",
 }
@@ -90,6 +97,7 @@ def validation_report(context: dg.AssetExecutionContext, source_snapshot: dict[s
         "snapshot_fingerprints": dg.MetadataValue.path(str(paths["snapshot_fingerprints"])),
         "scope": dg.MetadataValue.json(scope_dict(scope)),
         "snapshot": dg.MetadataValue.text(scope.snapshot),
+        "against": dg.MetadataValue.text(report.against_label),
         "duration_s": dg.MetadataValue.float(round(report.seconds, 3)),
     }
     if "documents_plot" in paths:
@@ -125,6 +133,7 @@ def validation_checks(context: dg.AssetCheckExecutionContext,
                       "found": dg.MetadataValue.int(len(check["findings"])),
                       "skipped": dg.MetadataValue.text(check.get("skipped") or ""),
                       "mode": dg.MetadataValue.text(mode if mode == "report" else report["mode"]),
+                      "against": dg.MetadataValue.text(str(report.get("against") or "snapshot")),
                       "confidence": dg.MetadataValue.text(report.get("confidence") or "")})
 
 
@@ -136,18 +145,19 @@ def sample_offset(now: float, buckets: int) -> int:
 
 def _cheap(context: dg.AssetCheckExecutionContext, workflow: WorkflowResource, scope: dict[str, Any],
            fingerprints: str | None) -> dict[str, Any]:
-    # The snapshot side as the report kept it: the cleanup removes the coordination index's copy.
-    path = Path(fingerprints) if fingerprints else None
-    known = shards_from_dict(json.loads(path.read_text())) if path and path.is_file() else None
     config = workflow.load()
     config.require_secrets()
     buckets = config.validation.sample_buckets
+    # With replay on, against the live source (the target moves with it; see the module's docstring).
     options = validation_options(config, mode="sample", sample_offset=sample_offset(time.time(), buckets))
+    # The snapshot side as the report kept it: the cleanup removes the coordination index's copy.
+    path = Path(fingerprints) if fingerprints and options.against == "snapshot" else None
+    known = shards_from_dict(json.loads(path.read_text())) if path and path.is_file() else None
     try:
         report = validate(snapshot_scope(scope), options, metadata_options=migration_options(config),
                           source_version=source_engine_version(config), known=known)
     except MigrationError as exc:
         raise dg.Failure(f"scheduled validation: {exc}") from None
-    context.log.info(f"scheduled validation: {'clean' if report.clean else 'differences found'} "
-                     f"({report.confidence})")
+    context.log.info(f"scheduled validation, {report.against_label}: "
+                     f"{'clean' if report.clean else 'differences found'} ({report.confidence})")
     return report.to_dict()

@@ -235,7 +235,7 @@ def _workflow(report: LiveReport, view: DemoView, state: Any, indices: list[str]
     source, target = state.engines["source"], state.engines["target"]
     text = sandbox_workflow(
         state, repository=REPOSITORY, create="demo-live-{timestamp}", indices=indices, skip_approvals=True,
-        replay={"enabled": True, "kafka_brokers": brokers, "topic": topic, "group_id": group, "lag_threshold": 20,
+        replay={"enabled": True, "kafka_brokers": brokers, "topic": topic, "group_id": group, "lag_threshold": 400,
                 "steady_s": 5.0, "timeout_s": 900.0},
         cutover={"proxy_admin_urls": [proxy.admin_url], "admin_token_env": TOKEN_ENV,
                  "reverse_group_id": reverse_group, "drain_timeout_s": 20.0, "max_hold_s": 30.0})

@@ -97,6 +97,7 @@ def _common_args(config: WorkflowConfig, workflow: WorkflowResource, group_id: s
     """Speed, user transforms, tuples, dead letters and Kafka security: the same for both directions."""
     replay = config.replay
     args = ["--max-speed"] if replay.max_speed else ["--speedup-factor", str(replay.speedup_factor)]
+    args += ["--commit-interval-s", str(replay.commit_interval_s)]
     for transform in replay.transforms:
         args += ["--transform", transform]
     folder = workflow.replay_dir() / group_id

@@ -197,6 +197,14 @@ class ValidationScheduleModel(_Strict):
         return value
 
 
+class ValidationLiveModel(_Strict):
+    """Against the live source (replay on): how long in-flight writes may take to converge."""
+
+    settle_s: float = Field(default=5.0, ge=0, le=600, description="wait before each recheck of a differing "
+                            "document: at least the replay's lag")
+    rechecks: int = Field(default=3, ge=0, le=20, description="rechecks before a difference counts as real")
+
+
 class ValidationModel(_Strict):
     """How the validation report compares the target with the source."""
 
@@ -211,6 +219,7 @@ class ValidationModel(_Strict):
     replay_tuples: str | None = Field(default=None, description="the replayer's tuples (folder or s3://); their "
                                       "summary joins the report")
     schedule: ValidationScheduleModel = Field(default_factory=ValidationScheduleModel)
+    live: ValidationLiveModel = Field(default_factory=ValidationLiveModel)
 
 
 class ReplayModel(_Strict):
@@ -225,6 +234,8 @@ class ReplayModel(_Strict):
     speedup_factor: float = Field(default=1.0, gt=0, description="without max_speed: captured time divided by this")
     overlap_s: float = Field(default=60.0, ge=0, description="seconds replayed before the snapshot's start")
     lag_threshold: int = Field(default=100, ge=0, description="records behind that count as caught up")
+    commit_interval_s: float = Field(default=0.5, gt=0, le=60, description="how often replayers commit: part of "
+                                     "the time writes are held at a cutover (the drain waits for a commit)")
     steady_s: float = Field(default=30.0, ge=0, description="the lag stays under the threshold this long")
     timeout_s: float = Field(default=6 * 3600.0, gt=0, description="give up waiting after this long")
     transforms: list[str] = Field(default_factory=list, description="user transforms, package.module:function")

@@ -112,3 +112,28 @@ def read_status(client: OpenSearch, coordination_index: str, snapshot: str | Non
         ))
     rows.sort(key=lambda s: (s.snapshot, s.index, s.shard))
     return BackfillStatus(coordination_index, exists=True, shards=rows)
+
+
+def snapshot_counts(client: OpenSearch, coordination_index: str, snapshot: str) -> dict[str, int]:
+    """Per source index, the documents its completed shards read from the snapshot and sent: their fingerprints'
+    counts (dead-lettered documents included: the target is expected to hold them too), else the documents written.
+
+    The exact count of what the snapshot held, where the source's ``_count`` taken before the snapshot is not: with
+    clients writing during the snapshot (a live migration), the snapshot holds writes the count missed.
+    """
+    counts: dict[str, int] = {}
+    if not client.indices.exists(index=coordination_index):
+        return counts
+    query = {"query": {"bool": {"filter": [{"term": {"snapshot": snapshot}},
+                                           {"term": {"status": RecordStatus.COMPLETED.value}}]}}}
+    for hit in helpers.scan(client, index=coordination_index, query=query, size=1000, expand_wildcards="all"):
+        doc = hit["_source"]
+        if doc.get("kind") == "registration":
+            continue
+        fingerprint = doc.get("fingerprint")
+        indices = fingerprint.get("indices") if isinstance(fingerprint, dict) else None
+        sent = (sum(int(fp.get("count") or 0) for fp in indices.values()) if isinstance(indices, dict)
+                else int(doc.get("docs_written") or 0))
+        index = str(doc.get("index"))
+        counts[index] = counts.get(index, 0) + sent
+    return counts
