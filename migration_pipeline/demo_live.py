@@ -259,10 +259,12 @@ def _workflow(report: LiveReport, view: DemoView, state: Any, indices: list[str]
         if cutover_meta.get("side") != "target":
             raise WorkflowError(f"the workflow did not cut over (cutover: {cutover_meta or 'not run'})")
         catchup = workflow.phase_metadata(Step.REPLAY_CATCHUP.value)
-        validation = workflow.phase_metadata(Step.VALIDATION_REPORT.value)
+        checks = workflow.phase_metadata(Step.VALIDATION_REPORT.value).get("checks") or {}
+        warned = [name for name, passed in checks.items() if not passed]
         _phase(report, view, "workflow", began,
                f"snapshot, metadata, backfill, replay caught up ({catchup.get('lag_records')} records behind), "
-               f"validation {'clean' if validation.get('clean') else 'NOT clean'} against the live source, cutover "
+               f"validation against the live source: {'clean' if not warned else 'failed: ' + ', '.join(warned)}"
+               f"{' (queries move while clients write)' if warned == ['queries'] else ''}, cutover "
                f"(writes held {float(cutover_meta.get('hold_s') or 0):.2f}s)")
         cut = _step_span(instance, Step.CUTOVER.value, started)
 

@@ -9,7 +9,10 @@ person adds their own in the workflow file (``validation.queries``). The source 
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,8 +135,12 @@ def _search(client: OpenSearch, index: str, body: dict[str, Any], version: Serve
 
 
 def compare(source: OpenSearch, target: OpenSearch, source_version: ServerVersion, index: str,
-            targets: list[str], custom: tuple[dict[str, Any], ...] = ()) -> list[QueryRow]:
-    """Every default and matching custom search of ``index`` on both clusters."""
+            targets: list[str], custom: tuple[dict[str, Any], ...] = (), *, settle_s: float = 0.0,
+            rechecks: int = 0, sleep: Callable[[float], None] = time.sleep) -> list[QueryRow]:
+    """Every default and matching custom search of ``index`` on both clusters. With ``rechecks`` (a live source),
+    the searches that differ are run again on both after ``settle_s``, up to ``rechecks`` times: writes still on
+    their way to the target change a total or a bucket for a moment; a search that agrees at a recheck is a match
+    (noted), only one that differs every time is reported."""
     name = ",".join(targets)
     if len(targets) > 1:
         # Documents split by type over several target indices: only their total can be compared.
@@ -144,13 +151,26 @@ def compare(source: OpenSearch, target: OpenSearch, source_version: ServerVersio
         pattern = str(query.get("index") or "*")
         if fnmatch.fnmatch(index, pattern) or any(fnmatch.fnmatch(t, pattern) for t in targets):
             queries.append((str(query["name"]), dict(query["body"])))
-    rows = []
-    for label, body in queries:
-        try:
-            on_source = _summary(_search(source, index, body, source_version), body)
-            on_target = _summary(_search(target, name, body, None), body)
-        except TransportError as exc:
-            rows.append(QueryRow(index, name, label, "", "", False, f"failed: {getattr(exc, 'error', exc)}"))
-            continue
-        rows.append(QueryRow(index, name, label, _short(on_source), _short(on_target), on_source == on_target))
+    bodies = [body for _, body in queries]
+    rows = [_run(source, target, source_version, index, name, label, body) for label, body in queries]
+    for attempt in range(1, rechecks + 1):
+        differing = [k for k, row in enumerate(rows) if not row.match and not row.note.startswith("failed")]
+        if not differing:
+            break
+        sleep(settle_s)
+        for k in differing:
+            again = _run(source, target, source_version, index, name, rows[k].query, bodies[k])
+            rows[k] = dataclasses.replace(again, note=f"converged at recheck {attempt} (writes in flight)") \
+                if again.match else again
     return rows
+
+
+def _run(source: OpenSearch, target: OpenSearch, source_version: ServerVersion, index: str, name: str, label: str,
+         body: dict[str, Any]) -> QueryRow:
+    # The source first: the target lags, so a write between the two reads shows as in flight, never as ahead.
+    try:
+        on_source = _summary(_search(source, index, body, source_version), body)
+        on_target = _summary(_search(target, name, body, None), body)
+    except TransportError as exc:
+        return QueryRow(index, name, label, "", "", False, f"failed: {getattr(exc, 'error', exc)}")
+    return QueryRow(index, name, label, _short(on_source), _short(on_target), on_source == on_target)

@@ -161,4 +161,7 @@ def _queries(report: ValidationReport, target: OpenSearch, options: ValidationOp
         present = [n for n in names[index] if target.indices.exists(index=n)]
         if not present or not source.indices.exists(index=index):
             continue  # a missing index is the counts' finding; an index gone from the source has nothing to ask
-        report.queries += query_compare.compare(source, target, version, index, present, options.custom_queries)
+        live = options.against == "source"
+        report.queries += query_compare.compare(source, target, version, index, present, options.custom_queries,
+                                                settle_s=options.settle_s if live else 0.0,
+                                                rechecks=options.rechecks if live else 0)
