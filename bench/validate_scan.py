@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--backfill-shards", type=int, default=1, help="shards backfilled in each measured round")
     parser.add_argument("--connections", type=int, default=4, help="scan slices in flight")
     parser.add_argument("--keep", action="store_true", help="leave the benchmark sandbox running")
+    parser.add_argument("--backfill-only", action="store_true", help="skip the scans (the backfill pairs only)")
     args = parser.parse_args()
     name = "bench-validate"
     began_all = time.monotonic()
@@ -163,7 +164,7 @@ def main() -> None:
             recorded.merge(Fingerprint.from_dict(fp))
 
         client = scan_client(ClusterConnection(endpoint=target_url, timeout_s=300), args.connections)
-        for r in range(args.rounds):
+        for r in range(0 if args.backfill_only else args.rounds):
             for hashing in ((False, True) if r % 2 == 0 else (True, False)):
                 cpu, began = own_cpu_seconds(), time.monotonic()
                 if hashing:
@@ -192,7 +193,7 @@ def main() -> None:
     scan_ratios = pair_ratios(scans, SCAN_ON, SCAN_OFF)
     backfill_ratios = pair_ratios(backfills, BACKFILL_ON, BACKFILL_OFF)
     summary = {
-        "scan_fingerprinting_over_plain": statistics.median(scan_ratios),
+        "scan_fingerprinting_over_plain": statistics.median(scan_ratios) if scan_ratios else None,
         "scan_ratios": scan_ratios,
         "backfill_with_over_without": statistics.median(backfill_ratios),
         "backfill_ratios": backfill_ratios,
@@ -200,11 +201,13 @@ def main() -> None:
                                        for label in (BACKFILL_ON, BACKFILL_OFF)},
         "backfill_target_us_per_doc": {label: mean_of(backfills, label, "target_us_per_doc")
                                        for label in (BACKFILL_ON, BACKFILL_OFF)},
-        "scan_client_us_per_doc": {label: mean_of(scans, label, "client_us_per_doc") for label in (SCAN_ON, SCAN_OFF)},
+        "scan_client_us_per_doc": {label: mean_of(scans, label, "client_us_per_doc") for label in (SCAN_ON, SCAN_OFF)}
+        if scans else None,
         "minutes": round((time.monotonic() - began_all) / 60, 1),
     }
-    print(f"\ntarget scan, fingerprinting / plain, per pair: {scan_ratios} -> median "
-          f"{summary['scan_fingerprinting_over_plain']:.3f}")
+    if scan_ratios:
+        print(f"\ntarget scan, fingerprinting / plain, per pair: {scan_ratios} -> median "
+              f"{summary['scan_fingerprinting_over_plain']:.3f}")
     print(f"backfill with fingerprints / without, per pair: {backfill_ratios} -> median "
           f"{summary['backfill_with_over_without']:.3f}")
     for key in ("backfill_client_us_per_doc", "backfill_target_us_per_doc", "scan_client_us_per_doc"):

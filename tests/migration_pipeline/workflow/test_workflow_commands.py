@@ -109,7 +109,8 @@ def test_documented_commands_on_a_real_workflow(sandbox: SandboxState, tmp_path:
     status = m.run("status", check=True).stdout
     gate_rows = [line for line in status.splitlines() if "approval gate" in line]
     assert [re.split(r"\s*│\s*", row)[1] for row in gate_rows] == [
-        "metadata_approval", "migrated_metadata_approval", "backfill_approval", "validation_approval"]
+        "metadata_approval", "migrated_metadata_approval", "backfill_approval", "cutover_approval",
+        "validation_approval"]
     assert "workflow approve step metadata_approval --by NAME" in status
 
     # Outputs before any approval.

@@ -4,7 +4,6 @@ Opt-in (``-m matrix``): it starts an Elasticsearch 6.8 of its own."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from migration_pipeline.sandbox import manager
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
 from tests.workers.capture.conftest import RunningProxy, create_topic, proxy_options
-from tests.workers.replay.live import documents, options, replay_in_process
+from tests.workers.replay.live import documents, options, raw_caller, replay_in_process
 from workers.common.clusters import ClusterConnection
 from workers.cutover.reverse import reverse_options
 
@@ -47,12 +46,7 @@ def test_typeless_target_traffic_is_replayed_typed_onto_an_es6_source(sandbox: S
     # A proxy sending to the target and capturing to the reverse topic: what a switched proxy does.
     proxy = RunningProxy(proxy_options(target, brokers, reverse_topic))
     try:
-        client = OpenSearch(hosts=[proxy.url])
-
-        def call(method: str, path: str, body: object = None, ndjson: bool = False) -> object:
-            data = "".join(json.dumps(line) + "\n" for line in body) if ndjson and isinstance(body, list) else body
-            headers = {"content-type": "application/x-ndjson" if ndjson else "application/json"}
-            return client.transport.perform_request(method, path, body=data, headers=headers)
+        call = raw_caller(OpenSearch(hosts=[proxy.url]))
 
         call("PUT", f"/{renamed}/_doc/1", {"n": 1, "who": "a"})
         call("PUT", f"/{renamed}/_doc/2", {"n": 2, "who": "a"})

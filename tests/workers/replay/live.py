@@ -78,3 +78,15 @@ def committed_everything(brokers: str, topic: str, group: str) -> tuple[bool, di
         return all(c == h or (h == 0) for c, h in out.values()), out
     finally:
         consumer.close()
+
+
+def raw_caller(client: OpenSearch) -> Any:
+    """``call(method, path, body, ndjson=False)``: a request sent as is (typed or typeless paths alike), a list body
+    as NDJSON lines when ``ndjson``."""
+
+    def call(method: str, path: str, body: object = None, ndjson: bool = False) -> object:
+        data = "".join(json.dumps(line) + "\n" for line in body) if ndjson and isinstance(body, list) else body
+        headers = {"content-type": "application/x-ndjson" if ndjson else "application/json"}
+        return client.transport.perform_request(method, path, body=data, headers=headers)
+
+    return call

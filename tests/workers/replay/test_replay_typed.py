@@ -3,7 +3,6 @@ type rule (types dropped). Opt-in (``-m matrix``): it starts an Elasticsearch 6.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from migration_pipeline.sandbox import manager
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
 from tests.workers.capture.conftest import RunningProxy, create_topic, proxy_options
-from tests.workers.replay.live import documents, options, replay_in_process
+from tests.workers.replay.live import documents, options, raw_caller, replay_in_process
 
 PROPERTIES = {"n": {"type": "long"}, "who": {"type": "keyword"}}
 
@@ -41,12 +40,7 @@ def test_typed_traffic_is_replayed_typeless(sandbox: SandboxState, es68: str, tm
         "settings": {"number_of_shards": 1, "number_of_replicas": 0}, "mappings": {"properties": PROPERTIES}})
     proxy = RunningProxy(proxy_options(es68, brokers, topic))
     try:
-        client = OpenSearch(hosts=[proxy.url])
-
-        def call(method: str, path: str, body: object = None, ndjson: bool = False) -> object:
-            data = "".join(json.dumps(line) + "\n" for line in body) if ndjson and isinstance(body, list) else body
-            headers = {"content-type": "application/x-ndjson" if ndjson else "application/json"}
-            return client.transport.perform_request(method, path, body=data, headers=headers)
+        call = raw_caller(OpenSearch(hosts=[proxy.url]))
 
         call("PUT", f"/{index}/doc/1", {"n": 1, "who": "a"})
         call("PUT", f"/{index}/doc/2", {"n": 2, "who": "a"})
