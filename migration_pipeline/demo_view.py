@@ -70,8 +70,14 @@ def phase_detail(step: str, meta: dict[str, Any]) -> str:
         return (f"{meta.get('transactions', 0):,} transactions, lag {meta.get('lag_records', 0)} records, "
                 f"{meta.get('dead_letters', 0)} dead letters")
     if step == Step.VALIDATION_REPORT:
-        return ("clean: contents match" if meta.get("clean") else
-                f"DIFFERENCES: {meta.get('differing_documents', 0)} documents listed") + f" ({meta.get('report_html')})"
+        failed = [name for name, passed in (meta.get("checks") or {}).items() if not passed]
+        if meta.get("clean"):
+            verdict = "clean: contents match"
+        elif failed and set(failed) <= {"queries", "metadata"}:
+            verdict = f"contents match; warnings: {', '.join(failed)}"
+        else:
+            verdict = f"DIFFERENCES: {meta.get('differing_documents', 0)} documents listed"
+        return f"{verdict} ({meta.get('report_html')})"
     if step == Step.CUTOVER:
         if meta.get("switch") == "off":
             return "off (no proxies to switch)"

@@ -124,6 +124,8 @@ def snapshot_counts(client: OpenSearch, coordination_index: str, snapshot: str) 
     counts: dict[str, int] = {}
     if not client.indices.exists(index=coordination_index):
         return counts
+    # The last shards' completions may not be searchable yet.
+    client.indices.refresh(index=coordination_index, expand_wildcards="all")
     query = {"query": {"bool": {"filter": [{"term": {"snapshot": snapshot}},
                                            {"term": {"status": RecordStatus.COMPLETED.value}}]}}}
     for hit in helpers.scan(client, index=coordination_index, query=query, size=1000, expand_wildcards="all"):

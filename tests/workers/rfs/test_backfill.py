@@ -26,7 +26,7 @@ from workers.metadata.rename import RenameRules
 from workers.rfs.__main__ import parse_shards
 from workers.rfs.coordination import LeaseHeldError, WorkCoordinator
 from workers.rfs.encode import native_encoder
-from workers.rfs.status import ShardOutcome
+from workers.rfs.status import ShardOutcome, snapshot_counts
 from workers.rfs.worker import TargetUnreachableError, run_shard, run_shards
 from workers.snapshot.blobstore import FileSystemBlobStore, open_blob_store
 from workers.snapshot.repository import SnapshotRepository
@@ -171,6 +171,9 @@ def test_several_shards_in_one_run(sandbox: SandboxState, source_snapshot: Snaps
     results = run_shards(store, source_snapshot.snapshot, source_snapshot.index, shards, opts)
     assert [(r.shard, r.status) for r in results] == [(s, "completed") for s in shards]
     assert [r.docs_written for r in results] == [_shard_docs(source_snapshot, s) for s in shards]
+    # Read right after the run (the last completion not refreshed yet): what the snapshot held, per source index.
+    assert snapshot_counts(client, opts.coordination_index, source_snapshot.snapshot) == {
+        source_snapshot.index: sum(_shard_docs(source_snapshot, s) for s in shards)}
     assert target_rows(target, renamed) == source_snapshot.expected
     works = []
     for s, result in zip(shards, results, strict=True):  # each shard is recorded on its own, as if run alone
