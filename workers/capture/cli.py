@@ -145,6 +145,9 @@ def proxy(
     max_hold_s: Annotated[float, _opt(
         "Longest time writes are held by pause-writes; past it the proxy releases them on the current side.",
         "MAX_HOLD_S")] = 30.0,
+    start_side: Annotated[str, _opt(
+        "The side to send to at start: source, or target for a proxy restarted after a cutover (its traffic then "
+        "goes to --switch-target and is captured to the reverse topic).", "START_SIDE")] = "source",
     log_format: Annotated[str, _opt("text or json.", "LOG_FORMAT")] = "text",
     log_level: Annotated[str, _opt("debug, info, warning, error.", "LOG_LEVEL")] = "info",
     debug: Annotated[bool, _opt("Show tracebacks on errors.", "DEBUG", "--debug")] = False,
@@ -172,7 +175,8 @@ def proxy(
             use_uvloop=not no_uvloop, workers=workers, durable_read_posts=durable_read_posts,
             forward_before_ack=bench_forward_before_ack, admin_listen=admin_listen, admin_token_env=admin_token_env,
             switch_target=switch_target, switch_target_ca=switch_target_ca,
-            switch_target_insecure=switch_target_insecure, reverse_topic=reverse_topic, max_hold_s=max_hold_s)
+            switch_target_insecure=switch_target_insecure, reverse_topic=reverse_topic, max_hold_s=max_hold_s,
+            start_side=start_side)
         from workers.capture.server import main
 
         main(options)
@@ -197,7 +201,8 @@ def build_options(*, listen: str, destination: str, kafka_brokers: str, kafka_to
                   forward_before_ack: bool = False, admin_listen: str | None = None,
                   admin_token_env: str | None = None, switch_target: str | None = None,
                   switch_target_ca: str | None = None, switch_target_insecure: bool = False,
-                  reverse_topic: str | None = None, max_hold_s: float = 30.0) -> ProxyOptions:
+                  reverse_topic: str | None = None, max_hold_s: float = 30.0,
+                  start_side: str = "source") -> ProxyOptions:
     """ProxyOptions from the command-line values (kept apart from typer so tests can call it)."""
     if not destination:
         raise ConfigurationError("--destination is required")
@@ -225,7 +230,8 @@ def build_options(*, listen: str, destination: str, kafka_brokers: str, kafka_to
         use_uvloop=use_uvloop, workers=workers, durable_read_posts=durable_read_posts,
         forward_before_ack=forward_before_ack, admin_host=admin_host, admin_port=admin_port,
         admin_token_env=admin_token_env, switch_target=target, switch_target_ca_file=switch_target_ca,
-        switch_target_insecure=switch_target_insecure, reverse_topic=reverse_topic, max_hold_s=max_hold_s)
+        switch_target_insecure=switch_target_insecure, reverse_topic=reverse_topic, max_hold_s=max_hold_s,
+        start_side=start_side)
 
 
 def app() -> typer.Typer:

@@ -251,6 +251,9 @@ class ProxyOptions:
     reverse_topic: str | None = None
     # The longest writes are held (pause) before the proxy releases them by itself.
     max_hold_s: float = 30.0
+    # The side a (re)started proxy sends to: "target" for a proxy restarted after a cutover, so that its traffic
+    # keeps going to the target and into the reverse topic.
+    start_side: str = "source"
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -269,6 +272,10 @@ class ProxyOptions:
     def _check_switch(self) -> None:
         if not self.max_hold_s > 0:
             raise ConfigurationError("--max-hold-s must be more than 0 seconds")
+        if self.start_side not in ("source", "target"):
+            raise ConfigurationError(f"--start-side {self.start_side!r} must be source or target")
+        if self.start_side == "target" and self.switch_target is None:
+            raise ConfigurationError("--start-side target needs --switch-target (where the target is)")
         if self.admin_port is not None:
             if not self.admin_token_env:
                 raise ConfigurationError("--admin-listen needs --admin-token-env NAME (the name of the environment "

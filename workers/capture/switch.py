@@ -88,7 +88,11 @@ class SwitchState:
                              insecure_destination=options.switch_target_insecure)
             routes[TARGET] = Route(TARGET, target, destination_ssl_context(tls) if target.tls else None,
                                    options.reverse_topic_name)
-        return cls(routes, options.max_hold_s, metrics)
+        state = cls(routes, options.max_hold_s, metrics)
+        if options.start_side == TARGET:
+            state.route = routes[TARGET]
+            metrics.side.set(1)
+        return state
 
     # -- the connections' side
 

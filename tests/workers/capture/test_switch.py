@@ -262,6 +262,28 @@ def test_a_hold_without_resume_is_released_on_its_own(sandbox: SandboxState, sta
     client.close()
 
 
+def test_a_proxy_restarted_after_a_cutover_starts_on_the_target(sandbox: SandboxState, start_proxy: StartProxy,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert sandbox.kafka is not None
+    brokers, source, target = sandbox.kafka.bootstrap, sandbox.engines["source"].url, sandbox.engines["target"].url
+    topic = create_topic(brokers, partitions=1)
+    _create(brokers, f"{topic}.reverse")
+    proxy = start_switching_proxy(sandbox, start_proxy, monkeypatch, topic, start_side="target")
+    index = unique("restarted")
+    client = Client(proxy.server.port)
+    assert client.request("PUT", f"/{index}/_doc/1?refresh=true", {"n": 1})[0] == 201
+    client.close()
+    assert doc_status(target, index, "1") == 200 and doc_status(source, index, "1") == 404
+    status, body = call(admin(proxy) + "/status")
+    assert status == 200 and body["side"] == "target" and body["topic"] == f"{topic}.reverse"
+    assert proxy.metric("capture_proxy_side_target") == 1
+    proxy.stop()
+    assert _writes(events(brokers, f"{topic}.reverse"), index) == [f"PUT /{index}/_doc/1"]
+    assert _writes(events(brokers, topic), index) == []
+    with pytest.raises(ConfigurationError, match="--start-side target needs --switch-target"):
+        proxy_options(source, brokers, topic, start_side="target")
+
+
 def test_pause_waits_for_writes_in_flight_and_gives_up_at_the_limit() -> None:
     async def scenario() -> None:
         route = Route("source", Destination.parse("http://127.0.0.1:1"), None, "t")
