@@ -260,6 +260,9 @@ def assert_same_everywhere(source_url: str, target_url: str, index: str, writers
     assert not wrong, wrong[:10]
 
 
+# Opt-in: the default run has the same scenario end to end in tests/migration_pipeline/test_demo_live.py (one proxy,
+# through the workflow); this one adds two proxies and three clients.
+@pytest.mark.slow
 def test_cutover_then_backout_under_continuous_writes_loses_nothing(
         sandbox: SandboxState, switching_proxies: Callable[[str, str, int], list[RunningProxy]], token: str,
         replayers: Callable[[ReplayOptions, Path], ReplayerProcess], tmp_path: Path) -> None:
