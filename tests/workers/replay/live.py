@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,20 @@ def raw_caller(client: OpenSearch) -> Any:
         return client.transport.perform_request(method, path, body=data, headers=headers)
 
     return call
+
+
+# The mapping of the typed-traffic tests (an Elasticsearch 6.8 source, typeless on the target).
+TYPED_PROPERTIES = {"n": {"type": "long"}, "who": {"type": "keyword"}}
+
+
+def es68_sandbox() -> Iterator[str]:
+    """An Elasticsearch 6.8 source of its own, stopped afterwards (a module fixture of the typed tests)."""
+    from migration_pipeline.sandbox import manager
+    from tests.conftest import unique
+
+    name = unique("es68")
+    try:
+        state = manager.up(manager.UpRequest(source="elasticsearch:6.8.23", target=None), name=name)
+        yield state.engines["source"].url
+    finally:
+        manager.down(name)

@@ -3,29 +3,18 @@ type rule (types dropped). Opt-in (``-m matrix``): it starts an Elasticsearch 6.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from opensearchpy import OpenSearch
 
-from migration_pipeline.sandbox import manager
 from migration_pipeline.sandbox.state import SandboxState
 from tests.conftest import unique
 from tests.workers.capture.conftest import RunningProxy, create_topic, proxy_options
-from tests.workers.replay.live import documents, options, raw_caller, replay_in_process
+from tests.workers.replay.live import TYPED_PROPERTIES, documents, es68_sandbox, options, raw_caller, replay_in_process
 
-PROPERTIES = {"n": {"type": "long"}, "who": {"type": "keyword"}}
-
-
-@pytest.fixture(scope="module")
-def es68() -> Iterator[str]:
-    name = unique("es68")
-    try:
-        state = manager.up(manager.UpRequest(source="elasticsearch:6.8.23", target=None), name=name)
-        yield state.engines["source"].url
-    finally:
-        manager.down(name)
+PROPERTIES = TYPED_PROPERTIES
+es68 = pytest.fixture(scope="module")(es68_sandbox)
 
 
 @pytest.mark.matrix
