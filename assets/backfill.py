@@ -119,13 +119,13 @@ def backfill_parity(context: dg.AssetExecutionContext, source_snapshot: dict[str
                     workflow: WorkflowResource) -> dg.MaterializeResult[dict[str, Any]]:
     """Count each backfilled index on the target (after a refresh) and compare with the source's count."""
     config = workflow.load()
+    client = build_client(config.target.connection())
     expected: dict[str, int] = source_snapshot["source_counts"]
     basis = "the source's _count before the snapshot"
     if config.replay.enabled:
         # Clients write through the capture proxy all along: the snapshot holds writes the count before it missed.
         # Compared instead with what the shards read from the snapshot (replayed writes come after this check).
-        sent = snapshot_counts(build_client(config.target.connection()), config.backfill.coordination_index,
-                               source_snapshot["snapshot"])
+        sent = snapshot_counts(client, config.backfill.coordination_index, source_snapshot["snapshot"])
         expected = {index: sent.get(index, 0) for index in expected}
         basis = "the documents the shards read from the snapshot (replay on: the source keeps changing)"
     repo = SnapshotRepository(open_blob_store(source_snapshot["uri"], s3_endpoint=source_snapshot.get("s3_endpoint"),
@@ -133,7 +133,6 @@ def backfill_parity(context: dg.AssetExecutionContext, source_snapshot: dict[str
     # A split multi-type index's documents are spread over one target index per type: their sum is compared.
     names = target_indices(repo, source_snapshot["snapshot"], expected, config.metadata.rename_rules,
                            config.backfill_type_mode)
-    client = build_client(config.target.connection())
     actual: dict[str, int | None] = {}
     for index, target_names in names.items():
         present = [n for n in target_names if client.indices.exists(index=n)]

@@ -23,7 +23,6 @@ from typing import Any
 
 import dagster as dg
 import requests
-import yaml
 from confluent_kafka.admin import NewTopic
 
 from migration_pipeline.demo import REPOSITORY, _clear_target
@@ -38,6 +37,7 @@ from migration_pipeline.workflow.instance import open_local_instance
 from migration_pipeline.workflow.local import LocalWorkflow, WorkflowError
 from migration_pipeline.workflow.logs import logs_dir
 from workers.capture import topic_admin
+from workers.capture.options import default_reverse_topic
 from workers.common.clusters import ClusterConnection
 from workers.common.errors import MigrationError
 from workers.replay.group import ReplayerGroup
@@ -78,7 +78,7 @@ class LiveReport:
 
     def to_dict(self) -> dict[str, Any]:
         """For --json."""
-        return {**{k: v for k, v in self.__dict__.items()}, "agree": self.agree}
+        return {**self.__dict__, "agree": self.agree}
 
 
 class _Proxy:
@@ -196,9 +196,8 @@ def _run(report: LiveReport, name: str, scale: float, view: DemoView, logs: Path
     datasets = load_demo_data(source.url, scale, view.detail)
     indices = [d.index for d in datasets] + [LIVE_INDEX]
     _clear_target(target.url, indices)
-    for url in (source.url,):
-        requests.delete(f"{url}/{LIVE_INDEX}", timeout=60)
-        requests.put(f"{url}/{LIVE_INDEX}", json=INDEX_BODY, timeout=60).raise_for_status()
+    requests.delete(f"{source.url}/{LIVE_INDEX}", timeout=60)
+    requests.put(f"{source.url}/{LIVE_INDEX}", json=INDEX_BODY, timeout=60).raise_for_status()
     _phase(report, view, "data", began, f"{sum(d.docs for d in datasets):,} documents in {len(datasets)} indices, "
            f"and {LIVE_INDEX} for the live writes")
 
@@ -240,7 +239,6 @@ def _workflow(report: LiveReport, view: DemoView, state: Any, indices: list[str]
         cutover={"proxy_admin_urls": [proxy.admin_url], "admin_token_env": TOKEN_ENV,
                  "reverse_group_id": reverse_group, "drain_timeout_s": 20.0, "max_hold_s": 30.0})
     view.detail(f"workflow config: {save_active(text)}")
-    config = yaml.safe_load(text)
     from resources.workflow import WorkflowResource
 
     replay_dir = WorkflowResource().replay_dir()
@@ -286,8 +284,7 @@ def _workflow(report: LiveReport, view: DemoView, state: Any, indices: list[str]
         before = len(traffic.writes)
         time.sleep(WRITE_WINDOW_S / 2)
         traffic.stop()
-        replay = config["replay"]
-        drained = _wait_drained(brokers, [(replay["topic"], group), (f"{replay['topic']}.reverse", reverse_group)])
+        drained = _wait_drained(brokers, [(topic, group), (default_reverse_topic(topic), reverse_group)])
         _phase(report, view, "drain", began, f"{len(traffic.writes) - before} more writes to the source; both "
                f"replayer groups {'drained' if drained else 'NOT drained after 180 s'}")
 

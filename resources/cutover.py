@@ -2,17 +2,16 @@
 
 # No "from __future__ import annotations": kept like the other Dagster-facing modules.
 import os
-from typing import Any
 
 import dagster as dg
 
+from workers.cutover.admin_client import ProxyAdmin
+from workers.cutover.sequence import SwitchResult
 from workflow_model import WorkflowConfig
 
 
-def proxy_admins(config: WorkflowConfig) -> list[Any]:
+def proxy_admins(config: WorkflowConfig) -> list[ProxyAdmin]:
     """A client for each proxy's admin listener, with the token read from its variable."""
-    from workers.cutover.admin_client import ProxyAdmin
-
     cutover = config.cutover
     token = os.environ.get(cutover.admin_token_env, "")
     if not token:
@@ -22,7 +21,7 @@ def proxy_admins(config: WorkflowConfig) -> list[Any]:
     return [ProxyAdmin(url, token, verify=verify) for url in cutover.proxy_admin_urls]
 
 
-def switch_metadata(result: Any) -> dict[str, dg.MetadataValue]:
+def switch_metadata(result: SwitchResult) -> dict[str, dg.MetadataValue]:
     """What a cutover or back-out records: the side reached and how long writes were held."""
     return {
         "side": dg.MetadataValue.text(result.to_side),

@@ -93,12 +93,13 @@ def _cluster_args(cluster: ClusterConnection) -> list[str]:
     return args
 
 
-def _common_args(config: WorkflowConfig, workflow: WorkflowResource, group_id: str) -> list[str]:
-    """Speed, user transforms, tuples, dead letters and Kafka security: the same for both directions."""
+def _common_args(config: WorkflowConfig, workflow: WorkflowResource, group_id: str,
+                 transforms: list[str]) -> list[str]:
+    """Speed, user ``transforms``, tuples, dead letters and Kafka security: the same for both directions."""
     replay = config.replay
     args = ["--max-speed"] if replay.max_speed else ["--speedup-factor", str(replay.speedup_factor)]
     args += ["--commit-interval-s", str(replay.commit_interval_s)]
-    for transform in replay.transforms:
+    for transform in transforms:
         args += ["--transform", transform]
     folder = workflow.replay_dir() / group_id
     tuples = _location(replay.tuples, folder / "tuples")
@@ -132,7 +133,7 @@ def replayer_args(config: WorkflowConfig, snapshot: dict[str, Any], workflow: Wo
         args += ["--from-timestamp", str(replay_start_ms(started, replay.overlap_s))]
     for rule in config.metadata.rename:
         args += ["--rename", rule]
-    return args + _common_args(config, workflow, replay.group_id)
+    return args + _common_args(config, workflow, replay.group_id, replay.transforms)
 
 
 def reverse_replayer_args(config: WorkflowConfig, workflow: WorkflowResource,
@@ -153,12 +154,8 @@ def reverse_replayer_args(config: WorkflowConfig, workflow: WorkflowResource,
         args += ["--restore-type", f"{index}={mapping_type}"]
     for rule in inverse_renames(config.metadata.rename):
         args += ["--rename", rule]
-    common = _common_args(config, workflow, cutover.reverse_group_id)
     # The forward transforms rewrite source-bound traffic for the target: not for this direction.
-    while "--transform" in common:
-        at = common.index("--transform")
-        del common[at:at + 2]
-    return args + common
+    return args + _common_args(config, workflow, cutover.reverse_group_id, [])
 
 
 def reverse_replayer_group(config: WorkflowConfig, workflow: WorkflowResource) -> ReplayerGroup:

@@ -10,8 +10,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from workers.capture.options import default_reverse_topic
 from workers.common.clusters import BasicAuth, ClusterConnection
 from workers.common.errors import ConfigurationError
+from workers.cutover.reverse import DEFAULT_REVERSE_GROUP
 from workers.metadata.rename import RenameRules
 from workers.rfs.options import DEFAULT_COORDINATION_INDEX
 from workflow_model.steps import GATE_NAMES, Step
@@ -267,7 +269,7 @@ class CutoverModel(_Strict):
     admin_insecure: bool = Field(default=False, description="skip TLS verification of the admin listeners")
     reverse_topic: str | None = Field(default=None, description="the topic the proxies capture to once the target "
                                       "serves traffic; default: the capture topic + '.reverse'")
-    reverse_group_id: str = Field(default="migration-reverse-replayer", min_length=1)
+    reverse_group_id: str = Field(default=DEFAULT_REVERSE_GROUP, min_length=1)
     drain_timeout_s: float = Field(default=20.0, gt=0, description="longest wait for the replayer to apply the last "
                                    "captured write while writes are held; past it the cutover aborts")
     max_hold_s: float = Field(default=30.0, gt=0, description="the proxies release held writes after this long "
@@ -282,7 +284,7 @@ class CutoverModel(_Strict):
 
     def reverse_topic_of(self, topic: str) -> str:
         """The reverse capture topic for the capture ``topic``."""
-        return self.reverse_topic or f"{topic}.reverse"
+        return self.reverse_topic or default_reverse_topic(topic)
 
 
 class ApprovalsModel(_Strict):

@@ -295,7 +295,12 @@ class ProxyOptions:
         """The capture topic while the target is the destination (None without capture)."""
         if self.kafka is None:
             return None
-        return self.reverse_topic or f"{self.kafka.topic}.reverse"
+        return self.reverse_topic or default_reverse_topic(self.kafka.topic)
+
+
+def default_reverse_topic(topic: str) -> str:
+    """The capture topic while the target is the destination, unless --reverse-topic names one."""
+    return f"{topic}.reverse"
 
 
 def admin_token(env_name: str) -> bytes:

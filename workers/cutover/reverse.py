@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from workers.capture.options import default_reverse_topic as reverse_topic_of
 from workers.common.clusters import ClusterConnection
 from workers.common.errors import ConfigurationError
 from workers.replay.options import ReplayOptions
 from workers.replay.transforms.renames import inverse_renames
 
 DEFAULT_REVERSE_GROUP = "migration-reverse-replayer"
-
-
-def reverse_topic_of(topic: str) -> str:
-    """The proxies' default reverse topic for a capture topic."""
-    return f"{topic}.reverse"
+__all__ = ["DEFAULT_REVERSE_GROUP", "reverse_options", "reverse_topic_of"]
 
 
 def reverse_options(forward: ReplayOptions, *, source: ClusterConnection, reverse_topic: str, group_id: str,
