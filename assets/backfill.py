@@ -8,6 +8,7 @@ import dagster as dg
 
 from assets.approvals import GATE_ASSETS, gated, metadata_of, releasing, require_approval
 from assets.partitions import GROUP, SHARDS
+from resources.kubernetes_pods import PodUnschedulable
 from resources.shard_worker import ShardWorkerResource, worker_request
 from resources.workflow import WorkflowResource
 from workers.common.clusters import build_client
@@ -93,7 +94,10 @@ _FINAL_EXIT_CODES = frozenset({2, 4})
 
 
 def retryable(exc: BaseException) -> bool:
-    """Whether a failed shard run is worth another attempt: anything but a final exit code of the worker."""
+    """Whether a failed shard run is worth another attempt: anything but a final exit code of the worker, or a pod
+    the scheduler could not place (waited for already)."""
+    if isinstance(exc, PodUnschedulable):
+        return False
     match = re.search(r"failed with code (-?\d+)", str(exc))
     return not (match and int(match.group(1)) in _FINAL_EXIT_CODES)
 

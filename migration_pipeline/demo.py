@@ -20,6 +20,7 @@ from migration_pipeline.demo_data import load_demo_data
 from migration_pipeline.demo_view import DemoView
 from migration_pipeline.sandbox import manager
 from migration_pipeline.sandbox.paths import NAME_ENV, sandbox_name
+from migration_pipeline.sandbox.state import SandboxState
 from migration_pipeline.sandbox.workflow_file import sandbox_workflow
 from migration_pipeline.workflow.instance import open_local_instance
 from migration_pipeline.workflow.local import LocalWorkflow, WorkflowError
@@ -32,6 +33,7 @@ from workflow_model.steps import PHASES, Step, is_gate
 from workflow_model.store import parse
 
 REPOSITORY = "migration_demo"
+DEMO_NAMESPACE = "migration"
 # The phases whose wall time the report shows (the gates are a person's, or the config's, decision).
 STEPS: tuple[str, ...] = tuple(step.value for step in PHASES if not is_gate(step))
 
@@ -56,6 +58,8 @@ class DemoReport:
     log_file: str = ""
     worker_logs: str = ""
     status: dict[str, Any] = field(default_factory=dict)
+    # With ``kubernetes``: the pod each shard ran in (partition, pod, node), from the shards' materializations.
+    pods: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def parity(self) -> bool:
@@ -99,8 +103,9 @@ def _written_counter(config: WorkflowConfig) -> Callable[[str], int]:
 
 
 def run(scale: float = 1.0, name: str | None = None, interactive: bool = False,
-        view: DemoView | None = None) -> DemoReport:
-    """Start the default sandbox, load the demo data and run the workflow in Dagster to the parity check."""
+        view: DemoView | None = None, kubernetes: bool = False) -> DemoReport:
+    """Start the default sandbox, load the demo data and run the workflow in Dagster to the parity check; with
+    ``kubernetes``, on the sandbox's Kubernetes cluster too, every shard worker a pod."""
     report = DemoReport()
     name = sandbox_name(name)
     os.environ[NAME_ENV] = name
@@ -115,20 +120,51 @@ def run(scale: float = 1.0, name: str | None = None, interactive: bool = False,
         view.log = log
         view.start_spinner()
         try:
-            _run(report, name, scale, interactive, view)
+            _run(report, name, scale, interactive, view, kubernetes)
         finally:
             view.stop_spinner()
     return report
 
 
-def _run(report: DemoReport, name: str, scale: float, interactive: bool, view: DemoView) -> None:
+def _kubernetes_section(state: SandboxState) -> dict[str, Any]:
+    """Shard workers as pods on the sandbox's cluster, created with the launcher's own service account."""
+    from migration_pipeline.sandbox.kubernetes import launcher
+
+    assert state.kubernetes is not None
+    kubeconfig = launcher.prepare(state.kubernetes, DEMO_NAMESPACE)
+    # Sized for a 2-core machine shared with both clusters: requests the one node can grant to two pods at once.
+    return {"worker_mode": "kubernetes", "kubernetes": {
+        "kubeconfig": str(kubeconfig), "namespace": DEMO_NAMESPACE, "cpu": "500m", "memory": "1Gi",
+        "service_account": launcher.WORKER_ACCOUNT}}
+
+
+def _shard_pods(instance: dg.DagsterInstance, since: float) -> list[dict[str, str]]:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(Step.SHARD_BACKFILL.value), after_timestamp=since),
+        limit=1000).records
+    pods = []
+    for record in records:
+        materialization = record.asset_materialization
+        if materialization is None:
+            continue
+        meta = materialization.metadata
+        if "pod" in meta:
+            pods.append({"partition": str(materialization.partition), "pod": str(meta["pod"].value),
+                         "node": str(meta["node"].value) if "node" in meta else ""})
+    return sorted(pods, key=lambda p: p["partition"])
+
+
+def _run(report: DemoReport, name: str, scale: float, interactive: bool, view: DemoView,
+         kubernetes: bool = False) -> None:
     began = time.monotonic()
-    state = manager.up(manager.UpRequest(), name=name, progress=view.detail)
+    state = manager.up(manager.UpRequest(kubernetes=kubernetes), name=name, progress=view.detail)
     source, target = state.engines["source"], state.engines["target"]
     report.source_url, report.target_url = source.url, target.url
+    backfill = _kubernetes_section(state) if kubernetes else {}
     report.phases["sandbox"] = round(time.monotonic() - began, 1)
     view.phase("sandbox", report.phases["sandbox"], f"{source.engine} {source.version} → {target.engine} "
-               f"{target.version} on 127.0.0.1")
+               f"{target.version} on 127.0.0.1" + (f", Kubernetes {state.kubernetes.version} (one node)"
+                                                   if state.kubernetes and kubernetes else ""))
 
     began = time.monotonic()
     datasets = load_demo_data(source.url, scale, view.detail)
@@ -139,7 +175,8 @@ def _run(report: DemoReport, name: str, scale: float, interactive: bool, view: D
     _clear_target(target.url, report.indices)
 
     text = sandbox_workflow(state, repository=REPOSITORY, create="demo-{timestamp}",
-                            indices=report.indices, skip_approvals=not interactive)
+                            indices=report.indices, skip_approvals=not interactive,
+                            backfill=backfill)
     view.detail(f"workflow config: {save_active(text)}")
     view.written = _written_counter(parse(text, "the demo's workflow config"))
     started = time.time()
@@ -164,6 +201,8 @@ def _run(report: DemoReport, name: str, scale: float, interactive: bool, view: D
         report.shards = int(snapshot.get("shards") or 0)
         report.backfill_docs = status.documents
         counts = facts.assets[Step.BACKFILL_PARITY].metadata.get("counts") or {}
+        if kubernetes:
+            report.pods = _shard_pods(instance, started)
     report.source_counts = {i: c["source"] for i, c in counts.items()}
     report.target_counts = {i: c["target"] for i, c in counts.items()}
     if view.backfill_seconds:

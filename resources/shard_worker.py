@@ -9,11 +9,11 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from resources.kubernetes_pods import run_worker_pod, worker_pod_spec
 from workers.common.clusters import BasicAuth
 from workers.common.shard_key import ShardKey
 from workers.rfs.options import BackfillOptions, ShardWorkerRequest, SnapshotSource, WorkerLog
 from workflow_model import WorkflowConfig
-from workflow_model.config import KubernetesWorkerModel
 
 # -P: the working directory is not put on sys.path, so a folder there named like a project package (the clone's
 # tests/workers, say) cannot shadow it; the run's working directory is whatever the user's shell had.
@@ -55,20 +55,15 @@ def worker_request(config: WorkflowConfig, snapshot: dict[str, Any], dead_letter
     return ShardWorkerRequest(source, index, shard, backfill_options(config, snapshot, dead_letter_dir, worker_id))
 
 
-def shard_pod_spec(kube: KubernetesWorkerModel, password_envs: list[str]) -> dict[str, Any]:
-    """The pod spec of a shard worker: resources sized for one shard, secrets from a Kubernetes secret."""
-    container: dict[str, Any] = {
-        "name": "dagster-pipes-execution",
-        "resources": {"requests": {"cpu": kube.cpu, "memory": kube.memory},
-                      "limits": {"cpu": kube.cpu, "memory": kube.memory}},
-    }
-    if kube.secret and password_envs:
-        container["env"] = [{"name": name, "valueFrom": {"secretKeyRef": {"name": kube.secret, "key": name}}}
-                            for name in password_envs]
-    spec: dict[str, Any] = {"containers": [container], "restartPolicy": "Never"}
-    if kube.service_account:
-        spec["serviceAccountName"] = kube.service_account
-    return spec
+def local_paths(request: ShardWorkerRequest) -> list[str]:
+    """The worker's own local folders a pod must see: a filesystem repository, a dead-letter folder."""
+    paths = []
+    if not request.source.repo.startswith("s3://"):
+        paths.append(request.source.repo.removeprefix("file://"))
+    dead_letter = request.options.dead_letter
+    if dead_letter and dead_letter != "off" and "://" not in dead_letter:
+        paths.append(dead_letter)
+    return paths
 
 
 class ShardWorkerResource(dg.ConfigurableResource):
@@ -90,15 +85,11 @@ class ShardWorkerResource(dg.ConfigurableResource):
             request: ShardWorkerRequest) -> dg.MaterializeResult:
         """Run the worker for ``request`` and return its reported materialization."""
         if config.backfill.worker_mode == "kubernetes":
-            from dagster_k8s import PipesK8sClient
-
             kube = config.backfill.kubernetes
             auth = request.options.target.auth
             password_envs = [auth.password_env] if isinstance(auth, BasicAuth) else []
-            return PipesK8sClient().run(
-                context=context, image=kube.image, command=WORKER_COMMAND, namespace=kube.namespace,
-                base_pod_spec=shard_pod_spec(kube, password_envs), extras=request.to_extras(),
-            ).get_materialize_result()
+            spec = worker_pod_spec(kube, password_envs, local_paths(request))
+            return run_worker_pod(context, kube, WORKER_COMMAND, spec, request.to_extras())
         local = ShardWorkerRequest(request.source, request.index, request.shard, request.options,
                                    self._log(context.partition_key))
         return dg.PipesSubprocessClient().run(

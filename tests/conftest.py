@@ -58,6 +58,14 @@ def sandbox() -> Iterator[SandboxState]:
             os.environ[NAME_ENV] = previous
 
 
+@pytest.fixture(scope="session")
+def kube_sandbox(sandbox: SandboxState) -> SandboxState:
+    """The session's sandbox with its Kubernetes cluster too (built from source on the first run, ~12 min)."""
+    state = manager.up(manager.UpRequest(kafka=True, s3=True, kubernetes=True), name=sandbox.name)
+    assert state.kubernetes is not None
+    return state
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """AWS credentials of the sandbox's moto server in the environment (the usual credential chain finds them)."""

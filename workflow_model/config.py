@@ -132,15 +132,41 @@ class MetadataModel(_Strict):
         return RenameRules.parse(self.rename)
 
 
+class PodVolumeModel(_Strict):
+    """A volume mounted into worker pods: a folder of the node (``host_path``) or a persistent volume claim."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    mount_path: str = Field(pattern=r"^/", description="where the worker sees it (an absolute path)")
+    host_path: str | None = Field(default=None, pattern=r"^/")
+    claim: str | None = Field(default=None, description="a PersistentVolumeClaim in the pods' namespace")
+    read_only: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PodVolumeModel:
+        if (self.host_path is None) == (self.claim is None):
+            raise ValueError(f"volume {self.name!r}: give exactly one of host_path or claim")
+        return self
+
+
 class KubernetesWorkerModel(_Strict):
-    """Where shard workers run as pods (worker mode ``kubernetes``)."""
+    """Where workers run as pods (``backfill.worker_mode: kubernetes``), and how their pods are made."""
 
     image: str = "migration-assistant-worker:latest"
     namespace: str = "migration"
     cpu: str = "2"
     memory: str = "2Gi"
-    service_account: str | None = None
+    service_account: str | None = Field(default=None, description="the pods' service account (they call no "
+                                        "Kubernetes API: its token is not mounted)")
     secret: str | None = Field(default=None, description="Kubernetes secret holding the password env variables")
+    kubeconfig: str | None = Field(default=None, description="the kubeconfig Dagster creates pods with; empty: the "
+                                   "in-cluster service account inside a pod, else ~/.kube/config")
+    context: str | None = Field(default=None, description="the kubeconfig's context; empty: its current one")
+    volumes: list[PodVolumeModel] = Field(default_factory=list, description="extra volumes for the pods")
+    mount_local_paths: bool = Field(default=True, description="mount a filesystem snapshot repository and a local "
+                                    "dead-letter folder into the pods at their own paths (hostPath), unless a "
+                                    "volume above is mounted there; turn off when the nodes cannot see them")
+    unschedulable_timeout_s: float = Field(default=120.0, gt=0, description="a pod the scheduler cannot place for "
+                                           "this long fails its run with the scheduler's reason")
 
 
 class BackfillModel(_Strict):

@@ -43,17 +43,23 @@ def demo(
     live: Annotated[bool, typer.Option("--live", help="The zero-downtime scenario: a client writes through the "
                                        "capture proxy all along; backfill, replay, validation, cutover, back-out, "
                                        "and a last comparison of both clusters (default scale 0.05)")] = False,
+    kubernetes: Annotated[bool, typer.Option("--kubernetes", help="Every shard worker a pod on the sandbox's own "
+                                             "Kubernetes cluster (built from source the first time, ~12 min)")
+                          ] = False,
 ) -> None:
     """Run the main job on the embedded default: sandbox, data, then snapshot → metadata → backfill in Dagster."""
     from migration_pipeline import demo as demo_job
     from migration_pipeline.demo_view import DemoView
     from workflow_model.steps import Step
 
+    if live and kubernetes:
+        raise typer.BadParameter("--live and --kubernetes are separate demos: choose one")
     if live:
         _live_demo(scale if scale != 1.0 else 0.05, name, verbose, json_output)
         return
 
-    report = demo_job.run(scale=scale, name=name, interactive=interactive, view=DemoView(err, verbose=verbose))
+    report = demo_job.run(scale=scale, name=name, interactive=interactive, view=DemoView(err, verbose=verbose),
+                          kubernetes=kubernetes)
     if json_output:
         print_json({**report.__dict__, "parity": report.parity})
         raise typer.Exit(0 if report.parity else 1)
@@ -64,6 +70,13 @@ def demo(
         src, tgt = report.source_counts.get(index), report.target_counts.get(index)
         table.add_row(index, str(src), str(tgt), "[green]yes[/]" if src is not None and src == tgt else "[red]NO[/]")
     out.print(table)
+    if report.pods:
+        pods = Table(title=f"shard pods ({len(report.pods)})")
+        for col in ("shard", "pod", "node"):
+            pods.add_column(col)
+        for pod in report.pods:
+            pods.add_row(pod["partition"], pod["pod"], pod["node"])
+        out.print(pods)
     total = sum(v for k, v in report.phases.items() if k in ("sandbox", "load", "workflow"))
     out.print(f"backfill: {report.backfill_docs:,} documents in {report.phases.get(Step.SHARD_BACKFILL, 0):.1f} s, "
               f"{report.backfill_docs_per_s:,.0f} docs/s (shard workers: {report.backfill_worker_seconds:.1f} s "

@@ -44,6 +44,9 @@ def up(
         "--kafka-sasl", help="Kafka with a second listener, SASL_SSL (PLAIN user, a CA made here); implies "
                              "--kafka. Its address, CA file and credentials: status --json.")] = False,
     s3: Annotated[bool, typer.Option("--s3", help="Also start a moto S3 server.")] = False,
+    kubernetes: Annotated[bool, typer.Option(
+        "--kubernetes", help="Also start a single-node Kubernetes cluster (built from source once, ~12 min; needs "
+                             "Go). Its node runs pods' commands as local processes. Kubeconfig: --json.")] = False,
     source_setting: Annotated[list[str], typer.Option(help="Extra source node setting KEY=VALUE.")] = [],  # noqa: B006
     target_setting: Annotated[list[str], typer.Option(help="Extra target node setting KEY=VALUE.")] = [],  # noqa: B006
     json_output: Annotated[bool, typer.Option("--json", help="Print connection facts as JSON.")] = False,
@@ -53,7 +56,7 @@ def up(
     request = manager.UpRequest(
         source=None if source.lower() == "none" else source,
         target=None if target.lower() == "none" else target,
-        kafka=kafka, kafka_sasl=kafka_sasl, s3=s3,
+        kafka=kafka, kafka_sasl=kafka_sasl, s3=s3, kubernetes=kubernetes,
         source_settings=_settings(source_setting, "--source-setting"),
         target_settings=_settings(target_setting, "--target-setting"),
     )
@@ -75,7 +78,7 @@ def status(
     if json_output:
         print_json(info)
         return
-    if not any(k in info for k in ("source", "target", "kafka", "s3")):
+    if not any(k in info for k in ("source", "target", "kafka", "s3", "kubernetes")):
         out.print(f"no sandbox {info['name']!r} is running")
         return
     _print_table(info)
@@ -101,6 +104,11 @@ def _print_table(info: dict) -> None:
     if "s3" in info:
         s = info["s3"]
         table.add_row("s3", s["endpoint"], "moto", "up" if s["alive"] else "[red]down[/]", "")
+    if "kubernetes" in info:
+        k = info["kubernetes"]
+        parts = ", ".join(f"{name}{'' if up else ' [red](down)[/]'}" for name, up in k["components"].items())
+        table.add_row("kubernetes", k["server"], k["version"], "up" if k["alive"] else "[red]down[/]",
+                      f"{parts}; node {k['node']}; kubeconfig {k['kubeconfig']}")
     out.print(table)
     for role in ("source", "target"):
         if role in info:

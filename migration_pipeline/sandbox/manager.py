@@ -32,6 +32,8 @@ class UpRequest:
     source_settings: Mapping[str, str] | None = None
     target_settings: Mapping[str, str] | None = None
     heap: str = engine.DEFAULT_HEAP
+    # A single-node Kubernetes control plane and a node that runs pods' commands as local processes.
+    kubernetes: bool = False
 
 
 def _quiet(_: str) -> None:
@@ -86,6 +88,14 @@ def up(request: UpRequest, name: str | None = None, progress: Progress = _quiet)
                 state.kafka = kafka.start(state.root / "kafka", sasl=request.kafka_sasl)
                 save(state)
                 progress(f"kafka: ready at {_kafka_addresses(state.kafka)}")
+        if request.kubernetes:
+            from migration_pipeline.sandbox.kubernetes import control_plane
+
+            if state.kubernetes and state.kubernetes.alive():
+                progress(f"kubernetes: already running at {state.kubernetes.server}")
+            else:
+                state.kubernetes = control_plane.start(state.root / "kubernetes", progress)
+                save(state)
         return state
 
 
@@ -158,6 +168,10 @@ def status(name: str | None = None) -> dict[str, Any]:
             out["kafka"]["sasl"] = sasl
     if state.s3:
         out["s3"] = {"endpoint": state.s3.endpoint, "alive": state.s3.alive(), "pid": state.s3.pid}
+    if state.kubernetes:
+        kube = state.kubernetes
+        out["kubernetes"] = {"server": kube.server, "kubeconfig": kube.kubeconfig, "version": kube.version,
+                             "node": kube.node_name, "alive": kube.alive(), "components": kube.components()}
     return out
 
 
@@ -181,6 +195,11 @@ def down(name: str | None = None, keep_data: bool = False) -> list[str]:
     stopped: list[str] = []
     with locked(name):
         state = load(name)
+        # Pods first: their processes may be talking to the engines and Kafka.
+        if state.kubernetes:
+            from migration_pipeline.sandbox.kubernetes import control_plane
+
+            stopped.extend(control_plane.stop(state.kubernetes))
         for role, node in state.engines.items():
             if engine.stop_node(node):
                 stopped.append(f"{role} ({node.engine} {node.version}, pid {node.pid})")

@@ -13,6 +13,7 @@ from typing import Any
 
 from migration_pipeline.sandbox.engine import EngineNode
 from migration_pipeline.sandbox.kafka import KafkaNode
+from migration_pipeline.sandbox.kubernetes.control_plane import KubernetesCluster
 from migration_pipeline.sandbox.paths import ensure_dir, sandbox_dir, sandbox_name
 from migration_pipeline.sandbox.s3 import S3Server
 
@@ -28,11 +29,12 @@ class SandboxState:
     engines: dict[str, EngineNode] = field(default_factory=dict)
     kafka: KafkaNode | None = None
     s3: S3Server | None = None
+    kubernetes: KubernetesCluster | None = None
 
     @property
     def empty(self) -> bool:
         """True when nothing is recorded."""
-        return not self.engines and self.kafka is None and self.s3 is None
+        return not self.engines and self.kafka is None and self.s3 is None and self.kubernetes is None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written to the state file."""
@@ -41,6 +43,7 @@ class SandboxState:
             "engines": {role: node.to_dict() for role, node in self.engines.items()},
             "kafka": self.kafka.to_dict() if self.kafka else None,
             "s3": self.s3.to_dict() if self.s3 else None,
+            "kubernetes": self.kubernetes.to_dict() if self.kubernetes else None,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -56,6 +59,9 @@ class SandboxState:
                 out["kafka"]["sasl"] = sasl
         if self.s3:
             out["s3"] = {"endpoint": self.s3.endpoint}
+        if self.kubernetes:
+            out["kubernetes"] = {"kubeconfig": self.kubernetes.kubeconfig, "server": self.kubernetes.server,
+                                 "version": self.kubernetes.version, "node": self.kubernetes.node_name}
         return out
 
 
@@ -73,6 +79,7 @@ def load(name: str | None = None) -> SandboxState:
         engines={role: EngineNode(**node) for role, node in raw.get("engines", {}).items()},
         kafka=KafkaNode(**raw["kafka"]) if raw.get("kafka") else None,
         s3=S3Server(**raw["s3"]) if raw.get("s3") else None,
+        kubernetes=KubernetesCluster(**raw["kubernetes"]) if raw.get("kubernetes") else None,
     )
 
 

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from dagster_k8s.pipes import build_pod_body
 
-from resources.shard_worker import WORKER_COMMAND, shard_pod_spec, worker_request
+from resources.kubernetes_pods import worker_pod_spec
+from resources.shard_worker import WORKER_COMMAND, worker_request
 from workers.common.clusters import BasicAuth
 from workers.common.errors import ConfigurationError
 from workers.rfs.__main__ import NOT_ON_COMMAND_LINE, build_parser, options_from
@@ -100,7 +101,7 @@ def test_type_mode_follows_the_metadata_multi_type(multi_type: str, type_mode: s
 def test_pod_spec_builds_a_never_restarting_pod_with_secrets_from_kubernetes() -> None:
     kube = _config(backfill={"kubernetes": {"secret": "migration-secrets", "service_account": "migrator"}}
                    ).backfill.kubernetes
-    spec = shard_pod_spec(kube, ["TARGET_PW"])
+    spec = worker_pod_spec(kube, ["TARGET_PW"])
     pod = build_pod_body("shard-logs-0", kube.image, WORKER_COMMAND, {}, {"labels": {"app": "rfs"}}, spec)
     assert pod.spec.restart_policy == "Never" and pod.spec.service_account_name == "migrator"
     [container] = pod.spec.containers
@@ -108,3 +109,19 @@ def test_pod_spec_builds_a_never_restarting_pod_with_secrets_from_kubernetes() -
     assert container.resources.limits == {"cpu": "2", "memory": "2Gi"}
     [env] = [e for e in container.env if e.name == "TARGET_PW"]
     assert env.value is None and env.value_from.secret_key_ref.name == "migration-secrets"
+
+
+def test_pod_spec_mounts_the_local_paths_a_worker_is_given_unless_a_volume_holds_them(tmp_path: Path) -> None:
+    kube = _config(backfill={"kubernetes": {"volumes": [
+        {"name": "dead-letters", "mount_path": "/data/dl", "claim": "migration-dead-letters"}]}}).backfill.kubernetes
+    spec = worker_pod_spec(kube, [], ["/snapshots/repo", "/data/dl/run-1"])
+    mounts = {m["mountPath"]: m["name"] for m in spec["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert mounts == {"/data/dl": "dead-letters", "/snapshots/repo": "local-path-0"}
+    assert volumes["local-path-0"]["hostPath"]["path"] == "/snapshots/repo"
+    assert volumes["dead-letters"]["persistentVolumeClaim"]["claimName"] == "migration-dead-letters"
+    assert spec["automountServiceAccountToken"] is False
+    off = _config(backfill={"kubernetes": {"mount_local_paths": False}}).backfill.kubernetes
+    assert "volumes" not in worker_pod_spec(off, [], ["/snapshots/repo"])
+    with pytest.raises(ConfigurationError, match="exactly one of host_path or claim"):
+        _config(backfill={"kubernetes": {"volumes": [{"name": "x", "mount_path": "/x"}]}})

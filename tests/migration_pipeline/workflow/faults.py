@@ -44,3 +44,10 @@ def kill_once(doc: dict[str, Any]) -> dict[str, Any] | None:
         time.sleep(1.0)
         os.kill(os.getpid(), signal.SIGKILL)
     return doc
+
+
+def slow_down(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """Pass documents through at most ~200 a second: a shard worker that lives long enough for a test to act on it
+    (delete its pod) while it runs."""
+    time.sleep(0.005)
+    return doc

@@ -1,0 +1,191 @@
+"""Workers as Kubernetes pods through ``PipesK8sClient``: the pod spec (resources, secrets, volumes) and a watch on
+the pod that turns what ``PipesK8sClient`` would wait out for a day (a pod the scheduler cannot place, a pod deleted
+under a run) into a failure that says why."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+
+from workflow_model.config import KubernetesWorkerModel, PodVolumeModel
+
+WORKER_CONTAINER = "dagster-pipes-execution"
+# One value per attempt: how the watch finds the pod PipesK8sClient named.
+ATTEMPT_LABEL = "migration-assistant/attempt"
+
+
+class PodUnschedulable(dg.Failure):
+    """The scheduler could not place the pod: another attempt on the same cluster would not either."""
+
+
+class PodGone(dg.Failure):
+    """The pod was deleted (or evicted) while its worker ran: another attempt resumes from the checkpoint."""
+
+
+def _covered(path: str, volumes: Sequence[PodVolumeModel]) -> bool:
+    return any(path == v.mount_path or path.startswith(v.mount_path.rstrip("/") + "/") for v in volumes)
+
+
+def pod_volumes(kube: KubernetesWorkerModel, local_paths: Sequence[str]) -> tuple[list[dict[str, Any]],
+                                                                                  list[dict[str, Any]]]:
+    """The pod's volumes and the container's mounts: the configured ones, then each local path the worker is given
+    (a filesystem repository, a dead-letter folder) at its own path, unless a configured volume holds it."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    for v in kube.volumes:
+        source = ({"hostPath": {"path": v.host_path, "type": "DirectoryOrCreate"}} if v.host_path
+                  else {"persistentVolumeClaim": {"claimName": v.claim, "readOnly": v.read_only}})
+        volumes.append({"name": v.name, **source})
+        mounts.append({"name": v.name, "mountPath": v.mount_path, "readOnly": v.read_only})
+    if kube.mount_local_paths:
+        for i, path in enumerate(dict.fromkeys(p.rstrip("/") or "/" for p in local_paths)):
+            if _covered(path, kube.volumes):
+                continue
+            name = f"local-path-{i}"
+            volumes.append({"name": name, "hostPath": {"path": path, "type": "DirectoryOrCreate"}})
+            mounts.append({"name": name, "mountPath": path})
+    return volumes, mounts
+
+
+def worker_pod_spec(kube: KubernetesWorkerModel, secret_envs: Sequence[str] = (),
+                    local_paths: Sequence[str] = ()) -> dict[str, Any]:
+    """The pod spec of a worker: the CPU and memory of ``kube`` as requests and limits, the named password
+    variables from the Kubernetes secret ``kube.secret``, volumes for the local paths it reads or writes."""
+    container: dict[str, Any] = {
+        "name": WORKER_CONTAINER,
+        "resources": {"requests": {"cpu": kube.cpu, "memory": kube.memory},
+                      "limits": {"cpu": kube.cpu, "memory": kube.memory}},
+    }
+    if kube.secret and secret_envs:
+        container["env"] = [{"name": name, "valueFrom": {"secretKeyRef": {"name": kube.secret, "key": name}}}
+                            for name in secret_envs]
+    volumes, mounts = pod_volumes(kube, local_paths)
+    if mounts:
+        container["volumeMounts"] = mounts
+    # Workers call no Kubernetes API: no token in their file system.
+    spec: dict[str, Any] = {"containers": [container], "restartPolicy": "Never", "automountServiceAccountToken": False}
+    if volumes:
+        spec["volumes"] = volumes
+    if kube.service_account:
+        spec["serviceAccountName"] = kube.service_account
+    return spec
+
+
+def _api(kube: KubernetesWorkerModel) -> Any:
+    import kubernetes
+
+    if kube.kubeconfig:
+        return kubernetes.client.CoreV1Api(kubernetes.config.new_client_from_config(kube.kubeconfig, kube.context))
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(context=kube.context)
+    return kubernetes.client.CoreV1Api()
+
+
+class PodWatch:
+    """Polls one pod while ``PipesK8sClient`` waits on it; records why it can never finish and deletes it then, so
+    that the wait ends at once rather than after ``PipesK8sClient``'s day-long timeout."""
+
+    def __init__(self, api: Any, namespace: str, selector: str, unschedulable_timeout_s: float,
+                 log: Any, poll_s: float = 0.5) -> None:
+        self.api, self.namespace, self.selector = api, namespace, selector
+        self.name = ""
+        self.unschedulable_timeout_s, self.poll_s, self.log = unschedulable_timeout_s, poll_s, log
+        self.failure: dg.Failure | None = None
+        self.seen = False
+        self.node: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"pod-watch-{selector}", daemon=True)
+
+    def __enter__(self) -> PodWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        unschedulable_since: float | None = None
+        while not self._stop.wait(self.poll_s):
+            try:
+                pod = self.api.read_namespaced_pod(self.name, self.namespace)
+            except ApiException as exc:
+                if exc.status == 404 and self.seen and not self._stop.is_set():
+                    self.failure = PodGone(f"pod {self.namespace}/{self.name} was deleted while its worker ran; "
+                                           "another attempt resumes from the shard's checkpoint",
+                                           metadata={"pod": f"{self.namespace}/{self.name}"})
+                    return
+                continue
+            except Exception:
+                continue
+            self.seen = True
+            self.node = pod.spec.node_name or self.node
+            if pod.metadata.deletion_timestamp and not self._stop.is_set() and self.failure is None:
+                self.failure = PodGone(f"pod {self.namespace}/{self.name} is being deleted while its worker runs "
+                                       "(deleted or evicted); another attempt resumes from the shard's checkpoint",
+                                       metadata={"pod": f"{self.namespace}/{self.name}"})
+            condition = next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
+            if condition is not None and condition.status == "False" and condition.reason == "Unschedulable":
+                unschedulable_since = unschedulable_since or time.monotonic()
+                if time.monotonic() - unschedulable_since >= self.unschedulable_timeout_s:
+                    self._fail_unschedulable(condition.message or "no reason given")
+                    return
+            else:
+                unschedulable_since = None
+
+    def _fail_unschedulable(self, message: str) -> None:
+        self.failure = PodUnschedulable(
+            f"pod {self.namespace}/{self.name} could not be scheduled for {self.unschedulable_timeout_s:.0f} s: "
+            f"{message}", metadata={"pod": f"{self.namespace}/{self.name}", "scheduler": message})
+        self.log.error(str(self.failure.description))
+        # PipesK8sClient deletes it too on its way out: a failure here changes nothing.
+        with contextlib.suppress(Exception):
+            self.api.delete_namespaced_pod(self.name, self.namespace, grace_period_seconds=0)
+
+
+@contextmanager
+def _watching(context: dg.AssetExecutionContext, kube: KubernetesWorkerModel, selector: str) -> Iterator[PodWatch]:
+    with PodWatch(_api(kube), kube.namespace, selector, kube.unschedulable_timeout_s, context.log) as watch:
+        yield watch
+
+
+def run_worker_pod(context: dg.AssetExecutionContext, kube: KubernetesWorkerModel, command: Sequence[str],
+                   pod_spec: Mapping[str, Any], extras: Mapping[str, Any]) -> dg.MaterializeResult:
+    """Run a worker as a pod through Pipes and return its materialization; a pod that cannot be placed or that is
+    deleted under the run fails it with the reason."""
+    from dagster_k8s import PipesK8sClient
+
+    attempt = uuid.uuid4().hex[:16]
+    client = PipesK8sClient(kubeconfig_file=kube.kubeconfig, kube_context=kube.context,
+                            load_incluster_config=False if kube.kubeconfig else None, poll_interval=1.0)
+    context.log.info(f"starting a worker pod in namespace {kube.namespace} ({kube.cpu} CPU, {kube.memory}; label "
+                     f"{ATTEMPT_LABEL}={attempt})")
+    labels = {"app.kubernetes.io/name": "migration-worker",
+              "app.kubernetes.io/component": context.op.name.replace("_", "-"), ATTEMPT_LABEL: attempt}
+    with _watching(context, kube, f"{ATTEMPT_LABEL}={attempt}") as watch:
+        try:
+            invocation = client.run(context=context, image=kube.image, command=list(command),
+                                    namespace=kube.namespace, base_pod_spec=dict(pod_spec), extras=dict(extras),
+                                    base_pod_meta={"labels": labels})
+        except Exception as exc:
+            if watch.failure is not None:
+                raise watch.failure from exc
+            raise
+    result = invocation.get_materialize_result()
+    metadata = dict(result.metadata or {})
+    metadata["pod"] = dg.MetadataValue.text(f"{kube.namespace}/{watch.name or '?'}")
+    if watch.node:
+        metadata["node"] = dg.MetadataValue.text(watch.node)
+    return dg.MaterializeResult(asset_key=result.asset_key, metadata=metadata, check_results=result.check_results,
+                                data_version=result.data_version, tags=result.tags)
