@@ -4,7 +4,7 @@ under a run) into a failure that says why."""
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import threading
 import time
 import uuid
@@ -114,27 +114,24 @@ class PodWatch:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        from kubernetes.client.exceptions import ApiException
 
         unschedulable_since: float | None = None
         while not self._stop.wait(self.poll_s):
             try:
-                pod = self.api.read_namespaced_pod(self.name, self.namespace)
-            except ApiException as exc:
-                if exc.status == 404 and self.seen and not self._stop.is_set():
-                    self.failure = PodGone(f"pod {self.namespace}/{self.name} was deleted while its worker ran; "
-                                           "another attempt resumes from the shard's checkpoint",
-                                           metadata={"pod": f"{self.namespace}/{self.name}"})
-                    return
-                continue
+                # PipesK8sClient names its pod itself (a random suffix): it is found by the attempt's own label.
+                pods = self.api.list_namespaced_pod(self.namespace, label_selector=self.selector).items
             except Exception:
                 continue
-            self.seen = True
+            if not pods:
+                if self.seen and not self._stop.is_set():
+                    self.failure = self._gone()
+                    return
+                continue
+            pod = pods[0]
+            self.seen, self.name = True, pod.metadata.name
             self.node = pod.spec.node_name or self.node
             if pod.metadata.deletion_timestamp and not self._stop.is_set() and self.failure is None:
-                self.failure = PodGone(f"pod {self.namespace}/{self.name} is being deleted while its worker runs "
-                                       "(deleted or evicted); another attempt resumes from the shard's checkpoint",
-                                       metadata={"pod": f"{self.namespace}/{self.name}"})
+                self.failure = self._gone()
             condition = next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
             if condition is not None and condition.status == "False" and condition.reason == "Unschedulable":
                 unschedulable_since = unschedulable_since or time.monotonic()
@@ -144,14 +141,58 @@ class PodWatch:
             else:
                 unschedulable_since = None
 
+    def _gone(self) -> PodGone:
+        return PodGone(f"pod {self.namespace}/{self.name} was deleted while its worker ran (deleted or evicted); "
+                       "another attempt resumes from the shard's checkpoint",
+                       metadata={"pod": f"{self.namespace}/{self.name}"})
+
+    def explain(self) -> dg.Failure | None:
+        """Why the pod's run failed, when the pod is the reason: the watch's finding, else a last look (a pod
+        deleted between two polls is only seen gone now)."""
+        if self.failure is not None or not self.seen:
+            return self.failure
+        try:
+            pods = self.api.list_namespaced_pod(self.namespace, label_selector=self.selector).items
+        except Exception:
+            return None
+        if not pods or pods[0].metadata.deletion_timestamp:
+            return self._gone()
+        return None
+
     def _fail_unschedulable(self, message: str) -> None:
         self.failure = PodUnschedulable(
             f"pod {self.namespace}/{self.name} could not be scheduled for {self.unschedulable_timeout_s:.0f} s: "
             f"{message}", metadata={"pod": f"{self.namespace}/{self.name}", "scheduler": message})
         self.log.error(str(self.failure.description))
-        # PipesK8sClient deletes it too on its way out: a failure here changes nothing.
-        with contextlib.suppress(Exception):
-            self.api.delete_namespaced_pod(self.name, self.namespace, grace_period_seconds=0)
+
+
+@functools.cache
+def _client_class() -> type:
+    """``PipesK8sClient``, with its wait for the pod to start bounded by the watch: the client itself waits a day
+    for a pod that is never placed (its launch timeout is not a parameter of ``run``)."""
+    from dagster_k8s import PipesK8sClient
+
+    class WatchedPipesK8sClient(PipesK8sClient):
+        def __init__(self, watch: PodWatch, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.watch = watch
+
+        @contextmanager
+        def consume_pod_logs(self, context: Any, client: Any, namespace: str, pod_name: str,
+                             enable_multi_container_logs: bool = False,
+                             ignore_containers: set[Any] | None = None) -> Iterator[Any]:
+            while True:
+                if self.watch.failure is not None:
+                    raise self.watch.failure
+                pods = client.core_api.list_namespaced_pod(namespace, field_selector=f"metadata.name={pod_name}").items
+                if pods and (pods[0].status.container_statuses or pods[0].status.phase != "Pending"):
+                    break
+                time.sleep(self.poll_interval)
+            with super().consume_pod_logs(context, client, namespace, pod_name, enable_multi_container_logs,
+                                          ignore_containers):
+                yield
+
+    return WatchedPipesK8sClient
 
 
 @contextmanager
@@ -164,23 +205,22 @@ def run_worker_pod(context: dg.AssetExecutionContext, kube: KubernetesWorkerMode
                    pod_spec: Mapping[str, Any], extras: Mapping[str, Any]) -> dg.MaterializeResult:
     """Run a worker as a pod through Pipes and return its materialization; a pod that cannot be placed or that is
     deleted under the run fails it with the reason."""
-    from dagster_k8s import PipesK8sClient
-
     attempt = uuid.uuid4().hex[:16]
-    client = PipesK8sClient(kubeconfig_file=kube.kubeconfig, kube_context=kube.context,
-                            load_incluster_config=False if kube.kubeconfig else None, poll_interval=1.0)
     context.log.info(f"starting a worker pod in namespace {kube.namespace} ({kube.cpu} CPU, {kube.memory}; label "
                      f"{ATTEMPT_LABEL}={attempt})")
     labels = {"app.kubernetes.io/name": "migration-worker",
               "app.kubernetes.io/component": context.op.name.replace("_", "-"), ATTEMPT_LABEL: attempt}
     with _watching(context, kube, f"{ATTEMPT_LABEL}={attempt}") as watch:
+        client = _client_class()(watch, kubeconfig_file=kube.kubeconfig, kube_context=kube.context,
+                                 load_incluster_config=False if kube.kubeconfig else None, poll_interval=1.0)
         try:
             invocation = client.run(context=context, image=kube.image, command=list(command),
                                     namespace=kube.namespace, base_pod_spec=dict(pod_spec), extras=dict(extras),
                                     base_pod_meta={"labels": labels})
         except Exception as exc:
-            if watch.failure is not None:
-                raise watch.failure from exc
+            failure = watch.explain()
+            if failure is not None:
+                raise failure from exc
             raise
     result = invocation.get_materialize_result()
     metadata = dict(result.metadata or {})
