@@ -1,5 +1,6 @@
 """What Dagster needs on the sandbox cluster to run workers as pods: a namespace, a service account with only the
-launcher's rights (the Role of ``deploy/kubernetes``), and a kubeconfig holding that account's token."""
+launcher's rights (the same as deploy/kubernetes/base/rbac.yaml's Role, checked by its test), and a kubeconfig holding
+that account's token."""
 
 from __future__ import annotations
 
@@ -50,10 +51,10 @@ def launcher_objects(namespace: str) -> list[dict[str, Any]]:
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": WORKER_ACCOUNT, **meta},
          "automountServiceAccountToken": False},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": "migration-launcher", **meta}, "rules": LAUNCHER_RULES},
+         "metadata": {"name": LAUNCHER_ACCOUNT, **meta}, "rules": LAUNCHER_RULES},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "migration-launcher", **meta},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "migration-launcher"},
+         "metadata": {"name": LAUNCHER_ACCOUNT, **meta},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": LAUNCHER_ACCOUNT},
          "subjects": [{"kind": "ServiceAccount", "name": LAUNCHER_ACCOUNT, "namespace": namespace}]},
     ]
 
