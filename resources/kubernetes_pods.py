@@ -4,13 +4,17 @@ under a run) into a failure that says why."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 import dagster as dg
 
@@ -166,6 +170,56 @@ class PodWatch:
         self.log.error(str(self.failure.description))
 
 
+class _ThreadRoutedStdout(io.TextIOBase):
+    """``sys.stdout`` that sends a thread's writes to that thread's own target while one is set: PipesK8sClient
+    prints the pod's log lines (all but Pipes messages) to ``sys.stdout`` from the step's thread, and shard steps
+    share a process when runs execute in-process."""
+
+    def __init__(self, original: TextIO) -> None:
+        self.original = original
+        self.targets: dict[int, TextIO] = {}
+
+    def write(self, text: str) -> int:
+        target = self.targets.get(threading.get_ident(), self.original)
+        return target.write(text)
+
+    def flush(self) -> None:
+        self.targets.get(threading.get_ident(), self.original).flush()
+
+
+_ROUTE_LOCK = threading.Lock()
+
+
+@contextmanager
+def _stdout_to(target: TextIO | None) -> Iterator[None]:
+    if target is None:
+        yield
+        return
+    with _ROUTE_LOCK:
+        if not isinstance(sys.stdout, _ThreadRoutedStdout):
+            sys.stdout = _ThreadRoutedStdout(sys.stdout)
+        router = sys.stdout
+    router.targets[threading.get_ident()] = target
+    try:
+        yield
+    finally:
+        router.targets.pop(threading.get_ident(), None)
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, *streams: TextIO) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
 @functools.cache
 def _client_class() -> type:
     """``PipesK8sClient``, with its wait for the pod to start bounded by the watch: the client itself waits a day
@@ -173,9 +227,9 @@ def _client_class() -> type:
     from dagster_k8s import PipesK8sClient
 
     class WatchedPipesK8sClient(PipesK8sClient):
-        def __init__(self, watch: PodWatch, **kwargs: Any) -> None:
+        def __init__(self, watch: PodWatch, log_target: TextIO | None, **kwargs: Any) -> None:
             super().__init__(**kwargs)
-            self.watch = watch
+            self.watch, self.log_target = watch, log_target
 
         @contextmanager
         def consume_pod_logs(self, context: Any, client: Any, namespace: str, pod_name: str,
@@ -188,8 +242,8 @@ def _client_class() -> type:
                 if pods and (pods[0].status.container_statuses or pods[0].status.phase != "Pending"):
                     break
                 time.sleep(self.poll_interval)
-            with super().consume_pod_logs(context, client, namespace, pod_name, enable_multi_container_logs,
-                                          ignore_containers):
+            with _stdout_to(self.log_target), super().consume_pod_logs(
+                    context, client, namespace, pod_name, enable_multi_container_logs, ignore_containers):
                 yield
 
     return WatchedPipesK8sClient
@@ -202,16 +256,32 @@ def _watching(context: dg.AssetExecutionContext, kube: KubernetesWorkerModel, se
 
 
 def run_worker_pod(context: dg.AssetExecutionContext, kube: KubernetesWorkerModel, command: Sequence[str],
-                   pod_spec: Mapping[str, Any], extras: Mapping[str, Any]) -> dg.MaterializeResult:
+                   pod_spec: Mapping[str, Any], extras: Mapping[str, Any], log_file: str | None = None,
+                   log_stderr: bool = True) -> dg.MaterializeResult:
     """Run a worker as a pod through Pipes and return its materialization; a pod that cannot be placed or that is
-    deleted under the run fails it with the reason."""
+    deleted under the run fails it with the reason.
+
+    The pod's log lines (its ``kubectl logs``) are echoed on this process's stdout, Dagster's captured output; with
+    ``log_file`` they go to that file instead (and to stderr with ``log_stderr``), as a local worker's do."""
+    with contextlib.ExitStack() as stack:
+        target: TextIO | None = None
+        if log_file:
+            Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+            file = stack.enter_context(open(log_file, "a", encoding="utf-8"))
+            target = _Tee(file, sys.stderr) if log_stderr else file  # type: ignore[assignment]
+        return _run_worker_pod(context, kube, command, pod_spec, extras, target)
+
+
+def _run_worker_pod(context: dg.AssetExecutionContext, kube: KubernetesWorkerModel, command: Sequence[str],
+                    pod_spec: Mapping[str, Any], extras: Mapping[str, Any],
+                    log_target: TextIO | None) -> dg.MaterializeResult:
     attempt = uuid.uuid4().hex[:16]
     context.log.info(f"starting a worker pod in namespace {kube.namespace} ({kube.cpu} CPU, {kube.memory}; label "
                      f"{ATTEMPT_LABEL}={attempt})")
     labels = {"app.kubernetes.io/name": "migration-worker",
               "app.kubernetes.io/component": context.op.name.replace("_", "-"), ATTEMPT_LABEL: attempt}
     with _watching(context, kube, f"{ATTEMPT_LABEL}={attempt}") as watch:
-        client = _client_class()(watch, kubeconfig_file=kube.kubeconfig, kube_context=kube.context,
+        client = _client_class()(watch, log_target, kubeconfig_file=kube.kubeconfig, kube_context=kube.context,
                                  load_incluster_config=False if kube.kubeconfig else None, poll_interval=1.0)
         try:
             invocation = client.run(context=context, image=kube.image, command=list(command),

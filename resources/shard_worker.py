@@ -89,7 +89,9 @@ class ShardWorkerResource(dg.ConfigurableResource):
             auth = request.options.target.auth
             password_envs = [auth.password_env] if isinstance(auth, BasicAuth) else []
             spec = worker_pod_spec(kube, password_envs, local_paths(request))
-            return run_worker_pod(context, kube, WORKER_COMMAND, spec, request.to_extras())
+            log = self._log(context.partition_key)
+            return run_worker_pod(context, kube, WORKER_COMMAND, spec, request.to_extras(), log.file,
+                                  not log.file_only)
         local = ShardWorkerRequest(request.source, request.index, request.shard, request.options,
                                    self._log(context.partition_key))
         return dg.PipesSubprocessClient().run(

@@ -109,3 +109,27 @@ def test_unschedulable_shard_pod_fails_with_the_schedulers_reason(kube_sandbox: 
     assert "could not be scheduled for 3 s" in error and "Insufficient cpu" in error, error
     assert _step_events(m.home, dg.DagsterEventType.STEP_UP_FOR_RETRY) == []  # no point in another attempt
     assert _admin(kube_sandbox).list_namespaced_pod(namespace).items == []
+
+
+def test_demo_runs_every_shard_as_a_pod_to_parity(kube_sandbox: SandboxState, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "DAGSTER_HOME": str(tmp_path)}
+    proc = subprocess.run([str(Path(sys.executable).parent / "migration"), "demo", "--kubernetes", "--scale", "0.02",
+                           "--json", "--name", kube_sandbox.name], env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["parity"] is True and report["backfill_docs"] == 4000
+    pods = report["pods"]
+    assert sorted(p["partition"] for p in pods) == sorted(
+        f"{index}:{shard}" for index, shards in (("logs-2024.01", 3), ("logs-2024.02", 2), ("products", 2),
+                                                 ("orders", 2)) for shard in range(shards))
+    assert len({p["pod"] for p in pods}) == 9 and all(p["pod"].startswith("migration/") for p in pods)
+    assert {p["node"] for p in pods} == {kube_sandbox.kubernetes.node_name}  # type: ignore[union-attr]
+    assert _admin(kube_sandbox).list_namespaced_pod("migration").items == []
+    # The pods' log lines (their `kubectl logs`) went to the shard log files, not into the JSON on stdout.
+    assert "orders[1]: done:" in (tmp_path / "migration" / "logs" / "shards" / "orders-1.log").read_text()
