@@ -67,6 +67,8 @@ def test_manifests_apply_and_the_proxy_and_replayer_pods_carry_writes_to_the_tar
     kinds = sorted({doc["kind"] for doc in yaml.safe_load_all(base)})
     assert {"Deployment", "StatefulSet", "PodDisruptionBudget", "Role", "Service"} <= set(kinds)
     api = kubernetes.client.CoreV1Api(launcher.admin_api(kube_sandbox.kubernetes))
+    # From an empty namespace: other tests of the session (the demo's) use the same one for their own launcher.
+    _kubectl(kubeconfig, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=120s")
     try:
         sandbox = _render(root / "overlays" / "sandbox")
         applied = _kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin=sandbox)
