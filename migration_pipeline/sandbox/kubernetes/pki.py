@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from migration_pipeline.sandbox.certs import make_ca
+
 # The first address of the service range: the ``kubernetes`` Service's ClusterIP, which in-cluster clients dial.
 SERVICE_CIDR = "10.96.0.0/24"
 KUBERNETES_SERVICE_IP = "10.96.0.1"
@@ -57,17 +59,8 @@ def make_cluster_pki(folder: Path, days: int = 3650) -> ClusterPki:
     pki = ClusterPki(folder)
     now = datetime.datetime.now(datetime.UTC)
     start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("migration sandbox kubernetes CA")
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(start).not_valid_after(end)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca_key, ca = make_ca(ca_name, start, end)
     _write(pki.ca, ca.public_bytes(serialization.Encoding.PEM))
     # The CA key signs the controller-manager's CSR approvals; nothing outside the sandbox trusts this CA.
     _write(pki.file("ca-key.pem"), _key_pem(ca_key), private=True)

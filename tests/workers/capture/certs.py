@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from migration_pipeline.sandbox.certs import make_ca
+
 
 @dataclass(frozen=True)
 class Pki:
@@ -36,16 +38,8 @@ def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
 def make_pki(folder: Path) -> Pki:
     """A CA, a server certificate (127.0.0.1, localhost) and a client certificate, all signed by the CA."""
     now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name("capture test CA")).issuer_name(_name("capture test CA"))
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca_key, ca = make_ca(_name("capture test CA"), now - datetime.timedelta(minutes=5),
+                         now + datetime.timedelta(days=1))
     paths = Pki(folder / "ca.pem", folder / "server.pem", folder / "server.key", folder / "client.pem",
                 folder / "client.key")
     paths.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
