@@ -82,7 +82,8 @@ def worker_pod_spec(kube: KubernetesWorkerModel, secret_envs: Sequence[str] = ()
     return spec
 
 
-def _api(kube: KubernetesWorkerModel) -> Any:
+def core_api(kube: KubernetesWorkerModel) -> Any:
+    """A CoreV1Api client for the pod settings: their kubeconfig, else in-cluster, else ~/.kube/config."""
     import kubernetes
 
     if kube.kubeconfig:
@@ -251,7 +252,7 @@ def _client_class() -> type:
 
 @contextmanager
 def _watching(context: dg.AssetExecutionContext, kube: KubernetesWorkerModel, selector: str) -> Iterator[PodWatch]:
-    with PodWatch(_api(kube), kube.namespace, selector, kube.unschedulable_timeout_s, context.log) as watch:
+    with PodWatch(core_api(kube), kube.namespace, selector, kube.unschedulable_timeout_s, context.log) as watch:
         yield watch
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resources.workflow import WorkflowResource
 from workers.common.clusters import BasicAuth, CertAuth, ClusterConnection, SigV4Auth
@@ -14,6 +14,9 @@ from workers.replay.group import ReplayerGroup, password_env_names
 from workers.replay.start_time import replay_start_ms
 from workflow_model import WorkflowConfig
 from workflow_model.config import KubernetesWorkerModel
+
+if TYPE_CHECKING:
+    from resources.replayer_pods import PodReplayerGroup
 
 # -P: the image's working directory is not put on sys.path (as for the shard workers).
 REPLAYER_COMMAND = ["python", "-P", "-m", "workers.replay"]
@@ -158,11 +161,29 @@ def reverse_replayer_args(config: WorkflowConfig, workflow: WorkflowResource,
     return args + _common_args(config, workflow, cutover.reverse_group_id, [])
 
 
-def reverse_replayer_group(config: WorkflowConfig, workflow: WorkflowResource) -> ReplayerGroup:
-    """The local reverse replayer group (after a cutover it keeps the source current for a back-out)."""
+def _pod_group(config: WorkflowConfig, workflow: WorkflowResource, group_id: str) -> PodReplayerGroup | None:
+    """The group as pods when ``backfill.worker_mode`` is kubernetes (one setting for shard workers and replayers)."""
+    if config.backfill.worker_mode != "kubernetes":
+        return None
+    from resources.replayer_pods import PodReplayerGroup
+
+    return PodReplayerGroup(config.backfill.kubernetes, workflow.replay_dir() / group_id, group_id)
+
+
+def reverse_replayer_group(config: WorkflowConfig,
+                           workflow: WorkflowResource) -> ReplayerGroup | PodReplayerGroup:
+    """The reverse replayer group (after a cutover it keeps the source current for a back-out): local processes,
+    or pods with ``backfill.worker_mode: kubernetes``."""
+    pods = _pod_group(config, workflow, config.cutover.reverse_group_id)
+    if pods is not None:
+        return pods
     return ReplayerGroup(workflow.replay_dir() / config.cutover.reverse_group_id, config.cutover.reverse_group_id)
 
 
-def replayer_group(config: WorkflowConfig, workflow: WorkflowResource) -> ReplayerGroup:
-    """The local replayer group of the workflow (its processes' records beside the Dagster instance)."""
+def replayer_group(config: WorkflowConfig, workflow: WorkflowResource) -> ReplayerGroup | PodReplayerGroup:
+    """The replayer group of the workflow: local processes (their records beside the Dagster instance), or pods
+    with ``backfill.worker_mode: kubernetes`` (``resources/replayer_pods.py``)."""
+    pods = _pod_group(config, workflow, config.replay.group_id)
+    if pods is not None:
+        return pods
     return ReplayerGroup(workflow.replay_dir() / config.replay.group_id, config.replay.group_id)
