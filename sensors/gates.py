@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from assets.approvals import AUTO_APPROVER, latest_record
 from jobs import APPROVAL_JOBS, AUTOMATED_JOBS
 from resources.workflow import WorkflowResource
+from workers.common.errors import ConfigurationError
 from workflow_model import WorkflowConfig
 from workflow_model.steps import GATES
+
+# How often (seconds) the daemon evaluates the gates' sensors, read when the code location loads. Each gate costs
+# up to one interval after its approval (and the parity check one after the last shard), so the end-to-end tests
+# of `dagster dev` set it lower; users keep the default. Dagster's daemon loops check at most every 5 seconds.
+GATES_INTERVAL_ENV = "MIGRATION_GATES_SENSOR_INTERVAL_S"
+DEFAULT_GATES_INTERVAL_S = 15
+
+
+def gates_sensor_interval() -> int:
+    """``$MIGRATION_GATES_SENSOR_INTERVAL_S`` (a whole number of seconds, at least 1), else 15."""
+    raw = os.environ.get(GATES_INTERVAL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_GATES_INTERVAL_S
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise ConfigurationError(f"{GATES_INTERVAL_ENV}={raw!r}: expected a whole number of seconds, at least 1")
+    return seconds
+
 
 # Only the gated assets and the parity check carry automation conditions; everything else is started by a person
 # (workflow submit / approve) so that nothing moves without them.
@@ -16,7 +40,7 @@ migration_gates = dg.AutomationConditionSensorDefinition(
     "migration_gates",
     target=dg.AssetSelection.assets(*(step.value for step in AUTOMATED_JOBS)),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=gates_sensor_interval(),
     description="Starts each gated asset once its gate is approved, and the parity check once every shard is done.",
 )
 
@@ -48,7 +72,7 @@ def approval_run_config(gate: str, approved_by: str, ticket: str | None = None,
 
 
 @dg.sensor(jobs=list(APPROVAL_JOBS.values()), default_status=dg.DefaultSensorStatus.RUNNING,
-           minimum_interval_seconds=15,
+           minimum_interval_seconds=gates_sensor_interval(),
            description="Approves the gates the workflow config skips (approvals.skip / skip_all), on the record.")
 def auto_approvals(context: dg.SensorEvaluationContext, workflow: WorkflowResource) -> dg.SensorResult | dg.SkipReason:
     """One approval run per new subject of a skipped gate."""

@@ -10,8 +10,9 @@ import pytest
 from migration_pipeline.definitions import defs
 from migration_pipeline.sandbox.state import SandboxState
 from resources.workflow import WorkflowResource
-from sensors.gates import auto_approvals
+from sensors.gates import GATES_INTERVAL_ENV, auto_approvals, gates_sensor_interval
 from tests.migration_pipeline.workflow.helpers import build_migration
+from workers.common.errors import ConfigurationError
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -43,3 +44,14 @@ def test_auto_approvals_requests_each_skipped_gate_once(sandbox: SandboxState, t
             instance=instance, run_config={**QUIET, **request.run_config}).success
         # Approved: nothing more is due until the evaluation changes.
         assert isinstance(evaluate(instance), dg.SkipReason)
+
+
+def test_gates_sensor_interval_is_15_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(GATES_INTERVAL_ENV, raising=False)
+    assert gates_sensor_interval() == 15
+    monkeypatch.setenv(GATES_INTERVAL_ENV, "1")
+    assert gates_sensor_interval() == 1
+    for bad in ("0", "-3", "1.5", "soon"):
+        monkeypatch.setenv(GATES_INTERVAL_ENV, bad)
+        with pytest.raises(ConfigurationError, match=GATES_INTERVAL_ENV):
+            gates_sensor_interval()
