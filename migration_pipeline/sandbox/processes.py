@@ -68,6 +68,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_RESET_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE)
+
+
+def clean_child_signals() -> None:
+    """In a child before exec: no blocked signals and default dispositions. A blocked or ignored SIGTERM is
+    inherited across exec from the starting thread (a library or a long test session may leave one), and the process
+    could then only be killed after the stop timeout, never stopped gracefully."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    for signum in _RESET_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def spawn(
     command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_file: Path, prefix: Sequence[str] = ()
 ) -> int:
@@ -81,6 +93,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=clean_child_signals,
         )
     _CHILDREN[proc.pid] = proc
     return proc.pid

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migration_pipeline.sandbox.kubernetes.node_agent_logs import LogPump
+from migration_pipeline.sandbox.processes import clean_child_signals
 
 FOLLOW_GRACE_SECONDS = 2.0
 
@@ -63,7 +64,8 @@ def spawn(launch: Launch, log_path: Path) -> Attempt:
     read_fd, write_fd = os.pipe()
     try:
         proc = subprocess.Popen(launch.argv, stdin=subprocess.DEVNULL, stdout=write_fd, stderr=write_fd,
-                                env=launch.env, cwd=launch.cwd, start_new_session=True, close_fds=True)
+                                env=launch.env, cwd=launch.cwd, start_new_session=True, close_fds=True,
+                                preexec_fn=clean_child_signals)
     except OSError:
         os.close(read_fd)
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -350,7 +351,16 @@ def test_follow_ends_when_the_writer_is_done(tmp_path: Path) -> None:
 def test_spawn_logs_both_streams_and_terminate_reports_the_signal(tmp_path: Path) -> None:
     launch = Launch(["/bin/sh", "-c", "echo out; echo err >&2; exec sleep 30"], {"PATH": "/usr/bin:/bin"},
                     str(tmp_path / "work"))
-    attempt = spawn(launch, tmp_path / "c.log")
+    # Started from a thread that blocks SIGTERM and a process that ignores SIGINT (as a long test session or a
+    # library may leave them): the pod's process must still start with a clean signal state, or SIGTERM would never
+    # reach it and every graceful stop would end in SIGKILL.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        attempt = spawn(launch, tmp_path / "c.log")
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.signal(signal.SIGINT, previous_int)
     assert attempt.proc is not None
     time.sleep(0.3)
     terminate([attempt.proc], grace=5)
