@@ -32,7 +32,7 @@ from resources.kubernetes_pods import core_api, pod_volumes
 from resources.replayer import TERMINATION_GRACE_S, replayer_pod_spec
 from workers.capture.topic_admin import consumer_lag
 from workers.common.errors import ConfigurationError
-from workers.replay.group import LOG_TAIL_LINES, OWN_FLAGS, ReplayerGroupError, password_env_names
+from workers.replay.group import LOG_TAIL_LINES, OWN_FLAGS, ReplayerGroupError, group_totals, password_env_names
 from workers.replay.stats import read_status
 from workflow_model.config import KubernetesWorkerModel
 
@@ -371,12 +371,7 @@ class PodReplayerGroup:
         lag = consumer_lag(brokers, topic, self.group_id, config)
         readable = sum(m.status is not None for m in members)
         totals: dict[str, Any] = {
-            "members": len(members), "alive": sum(m.alive for m in members),
-            "transactions": sum(int(m.stats.get("transactions", 0)) for m in members),
-            "documents": sum(int(m.stats.get("documents", 0)) for m in members),
-            "documents_per_s": round(sum(float(m.stats.get("documents_per_s", 0)) for m in members if m.alive), 1),
-            "dead_letters": sum(int(m.stats.get("dead_letters", 0)) for m in members),
-            "total_lag": lag.total_lag, "time_lag_s": lag.time_lag_s,
+            **group_totals(members, lag.total_lag, lag.time_lag_s),
             "stats_source": ("status files" if members and readable == len(members)
                              else "partial" if readable else "none"),
         }

@@ -22,10 +22,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from workers.capture.topic_admin import consumer_lag
 from workers.common.errors import ConfigurationError, MigrationError
@@ -103,6 +103,29 @@ class Stopped:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return asdict(self)
+
+
+class CountedMember(Protocol):
+    """What the group's totals read of a member (a local process's or a pod's)."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def stats(self) -> dict[str, Any]: ...
+
+
+def group_totals(members: Sequence[CountedMember], total_lag: int, time_lag_s: float | None) -> dict[str, Any]:
+    """The group's counters and lag, as ``status`` reports them (what ``wait_for_catch_up`` reads)."""
+    # Counters are per process since its start: a dead member's work happened too, its rate is over.
+    return {
+        "members": len(members), "alive": sum(m.alive for m in members),
+        "transactions": sum(int(m.stats.get("transactions", 0)) for m in members),
+        "documents": sum(int(m.stats.get("documents", 0)) for m in members),
+        "documents_per_s": round(sum(float(m.stats.get("documents_per_s", 0)) for m in members if m.alive), 1),
+        "dead_letters": sum(int(m.stats.get("dead_letters", 0)) for m in members),
+        "total_lag": total_lag, "time_lag_s": time_lag_s,
+    }
 
 
 def _safe(text: str) -> str:
@@ -318,15 +341,7 @@ class ReplayerGroup:
         """The members and the consumer group's lag on ``topic`` (read from Kafka, never joining the group)."""
         members = self.members()
         lag = consumer_lag(brokers, topic, self.group_id, config)
-        # Counters are per process since its start: a dead member's work happened too, its rate is over.
-        totals: dict[str, Any] = {
-            "members": len(members), "alive": sum(m.alive for m in members),
-            "transactions": sum(int(m.stats.get("transactions", 0)) for m in members),
-            "documents": sum(int(m.stats.get("documents", 0)) for m in members),
-            "documents_per_s": round(sum(float(m.stats.get("documents_per_s", 0)) for m in members if m.alive), 1),
-            "dead_letters": sum(int(m.stats.get("dead_letters", 0)) for m in members),
-            "total_lag": lag.total_lag, "time_lag_s": lag.time_lag_s,
-        }
+        totals = group_totals(members, lag.total_lag, lag.time_lag_s)
         return {"group": self.group_id, "state_dir": str(self.state_dir), "topic": topic, "brokers": brokers,
                 "members": [m.to_dict() for m in members], "lag": lag.to_dict(), "totals": totals}
 
