@@ -32,7 +32,14 @@ from resources.kubernetes_pods import core_api, pod_volumes
 from resources.replayer import TERMINATION_GRACE_S, replayer_pod_spec
 from workers.capture.topic_admin import consumer_lag
 from workers.common.errors import ConfigurationError
-from workers.replay.group import LOG_TAIL_LINES, OWN_FLAGS, ReplayerGroupError, group_totals, password_env_names
+from workers.replay.group import (
+    LOG_TAIL_LINES,
+    OWN_FLAGS,
+    ReplayerGroupError,
+    group_totals,
+    password_env_names,
+    status_age,
+)
 from workers.replay.stats import read_status
 from workflow_model.config import KubernetesWorkerModel
 
@@ -123,10 +130,8 @@ class PodMemberStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with the keys of a local member's that readers use (name, alive, status, log_tail)."""
-        written = (self.status or {}).get("time")
-        age = round(time.time() - written, 1) if isinstance(written, (int, float)) else None
         return {**self.member.to_dict(), "pod": self.member.name, "status_file": self.status_file,
-                "status_age_s": age, "status": self.status, "log_tail": self.log_tail}
+                "status_age_s": status_age(self.status), "status": self.status, "log_tail": self.log_tail}
 
 
 @dataclass(frozen=True)

@@ -83,10 +83,14 @@ class MemberStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the member's record, ``alive``, the status's age and content, the log tail."""
-        written = (self.status or {}).get("time")
-        age = round(time.time() - written, 1) if isinstance(written, (int, float)) else None
-        return {**self.member.to_dict(), "alive": self.alive, "status_age_s": age, "status": self.status,
-                "log_tail": self.log_tail}
+        return {**self.member.to_dict(), "alive": self.alive, "status_age_s": status_age(self.status),
+                "status": self.status, "log_tail": self.log_tail}
+
+
+def status_age(status: dict[str, Any] | None) -> float | None:
+    """Seconds since a member's status file was written (None before its first one)."""
+    written = (status or {}).get("time")
+    return round(time.time() - written, 1) if isinstance(written, (int, float)) else None
 
 
 @dataclass(frozen=True)
